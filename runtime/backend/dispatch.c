@@ -1,0 +1,29 @@
+/* dispatch.c — picks the kernel table of a device.
+ *
+ * Owns: the mapping device -> rx_backend, and the message when a device is not available.
+ * The CUDA table is linked in only when recx is built with RECX_CUDA.
+ */
+#include "backend.h"
+
+#ifdef RECX_WITH_CUDA
+const rx_backend *rx_cuda_backend_get(int device_index); /* cuda/, NULL + message if unusable */
+#endif
+
+const rx_backend *rx_backend_for(rx_device device)
+{
+    if (device.type == RX_CPU) return &rx_cpu_backend;
+#ifdef RECX_WITH_CUDA
+    return rx_cuda_backend_get(device.index);
+#else
+    rx_fail(RX_ERR_DEVICE, "device cuda:%d: this recx was built without CUDA (configure with -DRECX_CUDA=ON)",
+            device.index);
+    return NULL;
+#endif
+}
+
+const rx_backend *rx_backend_of(const rx_tensor *t) { return rx_backend_for(t->storage->device); }
+
+#ifndef RECX_WITH_CUDA
+int rx_cuda_available(void) { return 0; }
+int rx_cuda_device_count(void) { return 0; }
+#endif

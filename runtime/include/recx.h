@@ -1,0 +1,260 @@
+/* recx.h — the public C API of the recx runtime.
+ *
+ * Owns: the declarations every client sees (the Lua bindings, the recx executable, LuaJIT's FFI,
+ * other C programs). Everything here is plain C that LuaJIT's ffi.cdef accepts once the
+ * preprocessor lines are stripped: opaque handles, enums, plain structs and functions; no macros
+ * or inline functions inside the declarations.
+ *
+ * Conventions
+ * - Every fallible call returns rx_status; RX_OK (0) means success. On failure the calling
+ *   thread's message (rx_last_error) says what was wrong, e.g.
+ *   "matmul: argument #2: expected shape (*, 64, n), got (8, 32)". Nothing here exits or aborts.
+ * - Output tensors are returned through `rx_tensor **out` as NEW references: the caller owns them
+ *   and releases them with rx_tensor_release. On failure *out is left NULL.
+ * - Input tensors are BORROWED: the call does not keep them unless it documents so (views keep
+ *   their base's storage alive by their own reference).
+ * - Dims are 0-based; a negative dim counts from the end (-1 = last).
+ * - Binary ops need both sides on one device and of one dtype: mismatches are errors naming both
+ *   sides, never silent casts or copies.
+ */
+#ifndef RECX_H
+#define RECX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum rx_status {
+    RX_OK = 0,
+    RX_ERR_ARG = 1,         /* a bad argument value (negative size, unknown name, ...) */
+    RX_ERR_SHAPE = 2,       /* shapes do not fit */
+    RX_ERR_DTYPE = 3,       /* dtype not supported or not matching */
+    RX_ERR_DEVICE = 4,      /* device not available or not matching */
+    RX_ERR_NOMEM = 5,       /* an allocation failed */
+    RX_ERR_IO = 6,          /* a file or network operation failed */
+    RX_ERR_FORMAT = 7,      /* a file's content is not what its format says */
+    RX_ERR_UNSUPPORTED = 8, /* valid request that this build cannot do */
+    RX_ERR_INTERRUPTED = 9, /* rx_interrupt_request was called while the op ran */
+    RX_ERR_INTERNAL = 10    /* a bug in recx: please report it */
+} rx_status;
+
+typedef enum rx_dtype {
+    RX_F32 = 0,
+    RX_F16 = 1,
+    RX_BF16 = 2,
+    RX_F64 = 3,
+    RX_I32 = 4,
+    RX_I64 = 5,
+    RX_U8 = 6,
+    RX_BOOL = 7
+} rx_dtype;
+
+typedef enum rx_device_type { RX_CPU = 0, RX_CUDA = 1 } rx_device_type;
+
+typedef struct rx_device {
+    rx_device_type type;
+    int index;
+} rx_device;
+
+/* A tensor: a strided view (shape, strides, offset, dtype) on refcounted storage. Opaque. */
+typedef struct rx_tensor rx_tensor;
+
+/* A counter-based (Philox 4x32-10) random generator: a seed plus an offset that each draw
+ * advances by the number of values drawn, so every device draws the same numbers. Opaque. */
+typedef struct rx_generator rx_generator;
+
+/* ---- library ---------------------------------------------------------------------------- */
+const char *rx_version(void);
+const char *rx_last_error(void);  /* the calling thread's last message ("" when none) */
+void rx_clear_error(void);
+const char *rx_status_name(rx_status status);
+void rx_set_num_threads(int n);   /* OpenMP and OpenBLAS threads; n <= 0 restores the default */
+int rx_get_num_threads(void);
+
+/* Interrupts: a signal handler may call rx_interrupt_request(); long-running ops poll it and
+ * return RX_ERR_INTERRUPTED. The flag is cleared by rx_interrupt_clear or when reported. */
+void rx_interrupt_request(void);
+void rx_interrupt_clear(void);
+int rx_interrupt_pending(void);
+
+/* Memory accounting of tensor storage owned by recx (mmapped files excluded). */
+typedef struct rx_mem_stats {
+    int64_t live_bytes;
+    int64_t peak_bytes;
+    int64_t live_storages;
+    int64_t live_tensors;
+    int64_t total_allocs;
+} rx_mem_stats;
+void rx_mem_get_stats(rx_device_type device, rx_mem_stats *out);
+void rx_mem_reset_peak(rx_device_type device);
+
+/* ---- dtypes and devices -------------------------------------------------------------------- */
+const char *rx_dtype_name(rx_dtype dtype);            /* "f32", "bf16", "i64", "bool", ... */
+rx_status rx_dtype_from_name(const char *name, rx_dtype *out); /* also accepts torch names */
+int64_t rx_dtype_size(rx_dtype dtype);
+int rx_dtype_is_float(rx_dtype dtype);
+rx_device rx_cpu(void);
+rx_status rx_device_from_name(const char *name, rx_device *out); /* "cpu", "cuda", "cuda:1" */
+int rx_cuda_available(void);
+int rx_cuda_device_count(void);
+
+/* ---- tensor lifetime and metadata ---------------------------------------------------------- */
+rx_tensor *rx_tensor_retain(rx_tensor *t); /* returns t with one more reference */
+void rx_tensor_release(rx_tensor *t);      /* NULL is fine */
+int rx_tensor_ndim(const rx_tensor *t);
+int64_t rx_tensor_size(const rx_tensor *t, int dim);   /* negative dims allowed; -1 if out of range */
+int64_t rx_tensor_stride(const rx_tensor *t, int dim); /* in elements */
+const int64_t *rx_tensor_shape_ptr(const rx_tensor *t); /* ndim entries, borrowed */
+const int64_t *rx_tensor_strides_ptr(const rx_tensor *t);
+int64_t rx_tensor_numel(const rx_tensor *t);
+int64_t rx_tensor_offset(const rx_tensor *t);          /* in elements, into the storage */
+rx_dtype rx_tensor_dtype(const rx_tensor *t);
+rx_device rx_tensor_device(const rx_tensor *t);
+int rx_tensor_is_contiguous(const rx_tensor *t);
+int rx_tensor_shares_storage(const rx_tensor *a, const rx_tensor *b);
+void *rx_tensor_data_ptr(const rx_tensor *t); /* first element; CPU memory only, borrowed */
+
+/* Reading values (CPU tensors; any dtype, converted to double). */
+rx_status rx_tensor_item(const rx_tensor *t, double *out);              /* numel must be 1 */
+rx_status rx_tensor_get(const rx_tensor *t, const int64_t *index, double *out); /* ndim indices */
+rx_status rx_tensor_set(rx_tensor *t, const int64_t *index, double value);
+rx_status rx_tensor_to_doubles(const rx_tensor *t, double *buf, int64_t n); /* row-major, n = numel */
+
+/* ---- creation ------------------------------------------------------------------------------ */
+rx_status rx_empty(int ndim, const int64_t *shape, rx_dtype dtype, rx_device device, rx_tensor **out);
+rx_status rx_zeros(int ndim, const int64_t *shape, rx_dtype dtype, rx_device device, rx_tensor **out);
+rx_status rx_ones(int ndim, const int64_t *shape, rx_dtype dtype, rx_device device, rx_tensor **out);
+rx_status rx_full(int ndim, const int64_t *shape, double value, rx_dtype dtype, rx_device device,
+                  rx_tensor **out);
+/* [start, end) by step, like torch.arange. */
+rx_status rx_arange(double start, double end, double step, rx_dtype dtype, rx_device device,
+                    rx_tensor **out);
+/* Copies numel elements of `dtype` from a row-major buffer into a new CPU tensor. */
+rx_status rx_from_buffer(int ndim, const int64_t *shape, rx_dtype dtype, const void *data,
+                         rx_tensor **out);
+/* Converts n doubles into a new CPU tensor of `dtype` (the Lua table path). */
+rx_status rx_from_doubles(int ndim, const int64_t *shape, rx_dtype dtype, const double *data,
+                          rx_tensor **out);
+
+/* ---- views (share storage; no copy) ----------------------------------------------------- */
+/* One entry of `shape` may be -1 and is inferred. view fails when strides do not allow it;
+ * reshape copies then. */
+rx_status rx_view(rx_tensor *t, int ndim, const int64_t *shape, rx_tensor **out);
+rx_status rx_reshape(rx_tensor *t, int ndim, const int64_t *shape, rx_tensor **out);
+rx_status rx_narrow(rx_tensor *t, int dim, int64_t start, int64_t length, rx_tensor **out);
+rx_status rx_select(rx_tensor *t, int dim, int64_t index, rx_tensor **out); /* drops dim */
+rx_status rx_transpose(rx_tensor *t, int dim0, int dim1, rx_tensor **out);
+rx_status rx_permute(rx_tensor *t, int ndim, const int *dims, rx_tensor **out);
+/* Broadcast to `shape` (size-1 dims and new leading dims; -1 keeps a size). */
+rx_status rx_expand(rx_tensor *t, int ndim, const int64_t *shape, rx_tensor **out);
+rx_status rx_squeeze(rx_tensor *t, int dim, rx_tensor **out); /* no-op if size != 1 */
+rx_status rx_squeeze_all(rx_tensor *t, rx_tensor **out);
+rx_status rx_unsqueeze(rx_tensor *t, int dim, rx_tensor **out); /* dim in [-(ndim+1), ndim] */
+/* The broadcast shape of two shapes, numpy rules. out_shape has room for 8 dims. */
+rx_status rx_broadcast_shapes(int ndim_a, const int64_t *a, int ndim_b, const int64_t *b,
+                              int *out_ndim, int64_t *out_shape);
+
+/* ---- copies and casts ------------------------------------------------------------------ */
+rx_status rx_contiguous(rx_tensor *t, rx_tensor **out); /* t itself (retained) if contiguous */
+rx_status rx_clone(rx_tensor *t, rx_tensor **out);      /* always a new storage */
+rx_status rx_to_dtype(rx_tensor *t, rx_dtype dtype, rx_tensor **out); /* t itself if same */
+rx_status rx_to_device(rx_tensor *t, rx_device device, rx_tensor **out); /* t itself if same */
+rx_status rx_copy_(rx_tensor *dst, rx_tensor *src); /* src broadcast to dst; casts allowed */
+rx_status rx_fill_(rx_tensor *t, double value);
+
+/* ---- random ------------------------------------------------------------------------------ */
+rx_generator *rx_generator_new(uint64_t seed);
+void rx_generator_free(rx_generator *g);
+rx_generator *rx_default_generator(void);        /* process-wide; borrowed */
+void rx_generator_set_seed(rx_generator *g, uint64_t seed); /* also resets the offset */
+void rx_generator_get_state(const rx_generator *g, uint64_t *seed, uint64_t *offset);
+void rx_generator_set_state(rx_generator *g, uint64_t seed, uint64_t offset);
+/* gen may be NULL for the default generator. */
+rx_status rx_rand(int ndim, const int64_t *shape, rx_dtype dtype, rx_device device,
+                  rx_generator *gen, rx_tensor **out);             /* uniform [0, 1) */
+rx_status rx_randn(int ndim, const int64_t *shape, rx_dtype dtype, rx_device device,
+                   rx_generator *gen, rx_tensor **out);            /* normal(0, 1) */
+rx_status rx_randint(int64_t low, int64_t high, int ndim, const int64_t *shape, rx_dtype dtype,
+                     rx_device device, rx_generator *gen, rx_tensor **out); /* [low, high) */
+rx_status rx_bernoulli(rx_tensor *p, rx_generator *gen, rx_tensor **out); /* same dtype as p */
+rx_status rx_bernoulli_scalar(double p, int ndim, const int64_t *shape, rx_dtype dtype,
+                              rx_device device, rx_generator *gen, rx_tensor **out);
+/* probs: (n) or (B, n) non-negative weights; out: (k) or (B, k) i64 indices. */
+rx_status rx_multinomial(rx_tensor *probs, int64_t num_samples, int replacement,
+                         rx_generator *gen, rx_tensor **out);
+
+/* ---- elementwise ---------------------------------------------------------------------------- */
+typedef enum rx_unary_op {
+    RX_NEG = 0, RX_ABS, RX_EXP, RX_LOG, RX_SQRT, RX_RSQRT, RX_SIN, RX_COS, RX_TANH,
+    RX_SIGMOID, RX_RELU, RX_SILU, RX_GELU, RX_GELU_TANH, RX_RECIPROCAL, RX_SQUARE, RX_LOG1P,
+    RX_EXPM1, RX_FLOOR, RX_CEIL, RX_ROUND, RX_SIGN, RX_LOGICAL_NOT, RX_UNARY_OP_COUNT
+} rx_unary_op;
+
+typedef enum rx_binary_op {
+    RX_ADD = 0, RX_SUB, RX_MUL, RX_DIV, RX_POW, RX_MAXIMUM, RX_MINIMUM, RX_REMAINDER,
+    RX_EQ, RX_NE, RX_LT, RX_LE, RX_GT, RX_GE, RX_LOGICAL_AND, RX_LOGICAL_OR, RX_BINARY_OP_COUNT
+} rx_binary_op;
+
+const char *rx_unary_op_name(rx_unary_op op);
+const char *rx_binary_op_name(rx_binary_op op);
+/* Float ops on integer tensors (exp, sqrt, ...) are dtype errors; comparisons give bool. */
+rx_status rx_unary(rx_unary_op op, rx_tensor *a, rx_tensor **out);
+rx_status rx_binary(rx_binary_op op, rx_tensor *a, rx_tensor *b, rx_tensor **out);
+/* a (op) s, or s (op) a when scalar_first; the result has a's dtype (bool for comparisons). */
+rx_status rx_binary_scalar(rx_binary_op op, rx_tensor *a, double s, int scalar_first,
+                           rx_tensor **out);
+/* a = a (op) b in place, b broadcast to a's shape. */
+rx_status rx_binary_(rx_binary_op op, rx_tensor *a, rx_tensor *b);
+rx_status rx_clamp(rx_tensor *a, double lo, double hi, rx_tensor **out);
+/* cond ? a : b, all broadcast together; cond is bool. */
+rx_status rx_where(rx_tensor *cond, rx_tensor *a, rx_tensor *b, rx_tensor **out);
+/* a copy of a with value where mask (bool, broadcast to a) is true. */
+rx_status rx_masked_fill(rx_tensor *a, rx_tensor *mask, double value, rx_tensor **out);
+
+/* ---- reductions and scans -------------------------------------------------------------- */
+typedef enum rx_reduce_op {
+    RX_SUM = 0, RX_MEAN, RX_MAX, RX_MIN, RX_PROD, RX_ARGMAX, RX_ARGMIN, RX_ANY, RX_ALL,
+    RX_REDUCE_OP_COUNT
+} rx_reduce_op;
+const char *rx_reduce_op_name(rx_reduce_op op);
+/* Reduce over `ndims` dims (ndims == 0: all dims). Sums of integers and bools are i64; mean
+ * needs a float dtype; argmax/argmin take at most one dim (none: over the flattened tensor)
+ * and give i64; any/all give bool. Float sums accumulate in double. */
+rx_status rx_reduce(rx_reduce_op op, rx_tensor *a, int ndims, const int *dims, int keepdim,
+                    rx_tensor **out);
+/* Max or min along one dim with the index of the first extreme element (i64). */
+rx_status rx_max_dim(rx_tensor *a, int dim, int keepdim, rx_tensor **values, rx_tensor **indices);
+rx_status rx_min_dim(rx_tensor *a, int dim, int keepdim, rx_tensor **values, rx_tensor **indices);
+rx_status rx_cumsum(rx_tensor *a, int dim, rx_tensor **out);
+
+/* ---- linear algebra ---------------------------------------------------------------------- */
+/* torch.matmul semantics: 1-D and 2-D operands, batched (..., n, k) @ (..., k, m) with
+ * broadcast batch dims. f32/f64 through BLAS; f16/bf16 converted to f32 and back. */
+rx_status rx_matmul(rx_tensor *a, rx_tensor *b, rx_tensor **out);
+
+/* ---- softmax, sorting ---------------------------------------------------------------------- */
+rx_status rx_softmax(rx_tensor *a, int dim, rx_tensor **out);
+rx_status rx_log_softmax(rx_tensor *a, int dim, rx_tensor **out);
+/* Stable sort along dim; indices are i64. Either output pointer may be NULL. */
+rx_status rx_sort(rx_tensor *a, int dim, int descending, rx_tensor **values, rx_tensor **indices);
+rx_status rx_topk(rx_tensor *a, int64_t k, int dim, int largest, rx_tensor **values,
+                  rx_tensor **indices); /* sorted, ties by lower index */
+
+/* ---- indexing and joining --------------------------------------------------------------- */
+/* index: 1-D i32/i64 with entries in [0, size(dim)); negative entries are errors. */
+rx_status rx_index_select(rx_tensor *a, int dim, rx_tensor *index, rx_tensor **out);
+/* torch.gather: out[i][j] = a[index[i][j]][j] for dim 0, index same ndim as a. */
+rx_status rx_gather(rx_tensor *a, int dim, rx_tensor *index, rx_tensor **out);
+/* A copy of a with src added at index along dim (torch.scatter_add). */
+rx_status rx_scatter_add(rx_tensor *a, int dim, rx_tensor *index, rx_tensor *src, rx_tensor **out);
+rx_status rx_cat(int n, rx_tensor *const *tensors, int dim, rx_tensor **out);
+rx_status rx_stack(int n, rx_tensor *const *tensors, int dim, rx_tensor **out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* RECX_H */

@@ -1,0 +1,11 @@
+/* module.c — luaopen_recx_core: builds the "recx.core" table from every binding file. */
+#include "recx_lua.h"
+
+int luaopen_recx_core(lua_State *L)
+{
+    lua_newtable(L);
+    lua_pushstring(L, rx_version());
+    lua_setfield(L, -2, "version");
+    rxl_open_tensor(L);
+    return 1;
+}
