@@ -83,7 +83,9 @@ enum {
     RX_RANDOM_UNIFORM = 0,   /* [low, high) */
     RX_RANDOM_NORMAL = 1,    /* (mean, std) */
     RX_RANDOM_RANDINT = 2,   /* [low, high) integers */
-    RX_RANDOM_BERNOULLI = 3  /* (p, unused): 1 with probability p */
+    RX_RANDOM_BERNOULLI = 3, /* (p, unused): 1 with probability p */
+    RX_RANDOM_BERNOULLI_P = 4 /* (unused, unused): out holds a float p per element on entry;
+                                 each becomes 1 with probability p (same draw as BERNOULLI) */
 };
 
 /* The backend of a device; NULL with a message when the device is not available in this

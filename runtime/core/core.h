@@ -109,6 +109,11 @@ void rx_mem_note_alloc(rx_device_type device, int64_t nbytes);
 void rx_mem_note_free(rx_device_type device, int64_t nbytes);
 void rx_mem_note_tensor(int delta);
 
+/* ---- random generators (core/generator.c) ---- */
+/* Reserves n consecutive Philox counters of g (NULL: the default generator) for one draw:
+ * writes g's seed and the first counter, and advances g's offset by n (atomically). */
+void rx_generator_reserve(rx_generator *g, uint64_t n, uint64_t *seed, uint64_t *offset);
+
 /* ---- interrupts ---- */
 /* Returns RX_ERR_INTERRUPTED with a message (and clears the flag) when an interrupt is pending. */
 rx_status rx_poll_interrupt(const char *op);

@@ -5,6 +5,7 @@
  */
 #include "core.h"
 #include "../backend/backend.h"
+#include "../cpu/cpu_kernels.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -47,6 +48,12 @@ void rx_mem_get_stats(rx_device_type device, rx_mem_stats *out)
     out->live_storages = atomic_load(&c->live_storages);
     out->total_allocs = atomic_load(&c->total_allocs);
     out->live_tensors = atomic_load(&live_tensors);
+    out->cached_bytes = device == RX_CPU ? rx_cpu_cached_bytes() : 0;
+}
+
+void rx_mem_empty_cache(rx_device_type device)
+{
+    if (device == RX_CPU) rx_cpu_empty_cache();
 }
 
 void rx_mem_reset_peak(rx_device_type device)

@@ -11,6 +11,8 @@
 /* memory.c */
 rx_status rx_cpu_alloc(int64_t nbytes, int device_index, void **out);
 void rx_cpu_free(void *ptr, int64_t nbytes, int device_index);
+int64_t rx_cpu_cached_bytes(void);
+void rx_cpu_empty_cache(void);
 /* copy_fill.c */
 rx_status rx_cpu_copy(rx_tensor *dst, const rx_tensor *src);
 rx_status rx_cpu_fill(rx_tensor *t, double value);

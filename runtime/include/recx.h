@@ -87,9 +87,11 @@ typedef struct rx_mem_stats {
     int64_t live_storages;
     int64_t live_tensors;
     int64_t total_allocs;
+    int64_t cached_bytes; /* freed blocks kept by the device allocator for reuse */
 } rx_mem_stats;
 void rx_mem_get_stats(rx_device_type device, rx_mem_stats *out);
 void rx_mem_reset_peak(rx_device_type device);
+void rx_mem_empty_cache(rx_device_type device); /* return cached blocks to the system */
 
 /* ---- dtypes and devices -------------------------------------------------------------------- */
 const char *rx_dtype_name(rx_dtype dtype);            /* "f32", "bf16", "i64", "bool", ... */

@@ -7,5 +7,6 @@ int luaopen_recx_core(lua_State *L)
     lua_pushstring(L, rx_version());
     lua_setfield(L, -2, "version");
     rxl_open_tensor(L);
+    rxl_open_mem(L);
     return 1;
 }
