@@ -22,6 +22,7 @@ typedef struct rx_storage {
     rx_device device;
     void *owner;                       /* non-NULL: borrowed memory */
     void (*release_owner)(void *owner);
+    int64_t version;                   /* bumped by every in-place write (autograd checks it) */
 } rx_storage;
 
 struct rx_tensor {
@@ -84,6 +85,7 @@ static inline char *rx_tensor_bytes(const rx_tensor *t)
 {
     return (char *)t->storage->data + t->offset * rx_dtype_size(t->dtype);
 }
+static inline void rx_tensor_bump_version(rx_tensor *t) { __atomic_add_fetch(&t->storage->version, 1, __ATOMIC_RELAXED); }
 bool rx_same_device(rx_device a, rx_device b);
 const char *rx_device_str(rx_device d, char *buf, size_t size); /* "cpu", "cuda:0" */
 

@@ -255,6 +255,25 @@ rx_status rx_scatter_add(rx_tensor *a, int dim, rx_tensor *index, rx_tensor *src
 rx_status rx_cat(int n, rx_tensor *const *tensors, int dim, rx_tensor **out);
 rx_status rx_stack(int n, rx_tensor *const *tensors, int dim, rx_tensor **out);
 
+/* ---- autograd ------------------------------------------------------------------------------
+ * Define-by-run: every differentiable op above records a graph node when grad mode is on and an
+ * input requires grad. rx_backward walks the graph from `root` and accumulates into the .grad
+ * of leaves. In-place writes to a tensor that requires grad are errors while grad mode is on;
+ * a tensor saved for backward and then modified in place makes backward fail with a message. */
+rx_status rx_set_requires_grad(rx_tensor *t, int requires_grad); /* leaves of a float dtype */
+int rx_requires_grad(const rx_tensor *t);
+int rx_is_leaf(const rx_tensor *t);            /* no grad_fn */
+rx_tensor *rx_grad(const rx_tensor *t);        /* borrowed; NULL when none */
+/* Replaces t's .grad (NULL clears it); the gradient must match t's shape, dtype and device. */
+rx_status rx_set_grad(rx_tensor *t, rx_tensor *grad);
+/* grad: the gradient of root (NULL: root must have one element; 1 is used). Frees the saved
+ * tensors of the graph unless retain_graph. */
+rx_status rx_backward(rx_tensor *root, rx_tensor *grad, int retain_graph);
+rx_status rx_detach(rx_tensor *t, rx_tensor **out); /* same storage, no graph */
+const char *rx_grad_fn_name(const rx_tensor *t);    /* e.g. "MatmulBackward", NULL for leaves */
+int rx_grad_enabled(void);
+int rx_set_grad_enabled(int enabled); /* per thread; returns the previous state */
+
 #ifdef __cplusplus
 }
 #endif

@@ -57,18 +57,22 @@ void rxl_note_external_bytes(lua_State *L, int64_t bytes)
     }
 }
 
+/* The device type named at idx ("cpu", "cuda", "cuda:1"); nil means the CPU. */
+static rx_device_type check_device_type(lua_State *L, int idx)
+{
+    if (lua_isnoneornil(L, idx)) return RX_CPU;
+    if (lua_type(L, idx) != LUA_TSTRING)
+        rxl_arg_error(L, idx, "expected a device name such as \"cpu\" or \"cuda\", got %s", luaL_typename(L, idx));
+    rx_device dev;
+    if (rx_device_from_name(lua_tostring(L, idx), &dev) != RX_OK) rxl_arg_error(L, idx, "%s", rx_last_error());
+    return dev.type;
+}
+
 /* recx.mem([device]) -> {live_bytes=, peak_bytes=, live_tensors=, live_storages=, total_allocs=} */
 static int mem_stats(lua_State *L)
 {
-    rx_device_type type = RX_CPU;
-    if (!lua_isnoneornil(L, 1)) {
-        const char *name = luaL_checkstring(L, 1);
-        rx_device dev;
-        if (rx_device_from_name(name, &dev) != RX_OK) return rxl_arg_error(L, 1, "%s", rx_last_error());
-        type = dev.type;
-    }
     rx_mem_stats s;
-    rx_mem_get_stats(type, &s);
+    rx_mem_get_stats(check_device_type(L, 1), &s);
     lua_createtable(L, 0, 5);
     lua_pushinteger(L, s.live_bytes);
     lua_setfield(L, -2, "live_bytes");
@@ -86,10 +90,7 @@ static int mem_stats(lua_State *L)
 /* recx.mem_reset_peak([device]) */
 static int mem_reset_peak(lua_State *L)
 {
-    rx_device dev = rx_cpu();
-    if (!lua_isnoneornil(L, 1) && rx_device_from_name(luaL_checkstring(L, 1), &dev) != RX_OK)
-        return rxl_arg_error(L, 1, "%s", rx_last_error());
-    rx_mem_reset_peak(dev.type);
+    rx_mem_reset_peak(check_device_type(L, 1));
     return 0;
 }
 

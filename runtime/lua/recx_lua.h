@@ -27,9 +27,13 @@ int luaopen_recx_core(lua_State *L);
 rx_tensor *rxl_check_tensor(lua_State *L, int idx);
 /* The tensor at idx or NULL when the value is not a tensor (no error). */
 rx_tensor *rxl_to_tensor(lua_State *L, int idx);
-/* Pushes a userdata owning the reference `t` (steals it). */
+/* Pushes a userdata owning the reference `t` (steals it) and counts its bytes towards the GC
+ * pressure (rxl_note_tensor). */
 void rxl_push_tensor(lua_State *L, rx_tensor *t);
-/* Raises the current core error message as a Lua error (never returns). */
+/* Raises `msg` (a core-style message) in Lua terms, as rxl_raise does. */
+int rxl_raise_message(lua_State *L, const char *msg);
+/* Raises the current core error message as a Lua error (never returns), with the dims it names
+ * counted from 1 as Lua code counts them ("dim 0 of size 4" becomes "dim 1 of size 4"). */
 int rxl_raise(lua_State *L, rx_status status);
 /* Converts a 1-based (negative from the end) Lua dim at idx to a 0-based dim for ndim dims, or
  * raises "<fname>: argument #idx: dim d out of range ...". */

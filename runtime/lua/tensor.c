@@ -12,8 +12,10 @@
  */
 #include "recx_lua.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct tensor_box {
@@ -40,11 +42,56 @@ int rxl_arg_error(lua_State *L, int idx, const char *fmt, ...)
     return luaL_error(L, "%s: argument #%d: %s", rxl_fname(L), idx, msg);
 }
 
+/* Pushes a core message in Lua terms. The core names dims 0-based ("index 9 out of range for
+ * dim 0 of size 4"); Lua code counts them from 1, so "dim N" and "dim but N" (N >= 0) become
+ * N + 1. A dim reported as itself out of range ("dim 3 out of range ...") is left alone: it can
+ * only come from a 0-based check whose range text would no longer match, and the bindings
+ * check every Lua dim first anyway. */
+static void push_lua_terms(lua_State *L, const char *msg)
+{
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    const char *p = msg;
+    for (;;) {
+        const char *hit = strstr(p, "dim ");
+        if (!hit) {
+            luaL_addstring(&b, p);
+            break;
+        }
+        const char *q = hit + 4;
+        if (strncmp(q, "but ", 4) == 0) q += 4;
+        int word = hit == msg || !(isalnum((unsigned char)hit[-1]) || hit[-1] == '_');
+        if (word && isdigit((unsigned char)*q)) {
+            char *end;
+            long long n = strtoll(q, &end, 10);
+            if (strncmp(end, " out of range", 13) != 0) {
+                char num[32];
+                snprintf(num, sizeof num, "%lld", n + 1);
+                luaL_addlstring(&b, p, (size_t)(q - p));
+                luaL_addstring(&b, num);
+                p = end;
+                continue;
+            }
+        }
+        luaL_addlstring(&b, p, (size_t)(hit + 4 - p));
+        p = hit + 4;
+    }
+    luaL_pushresult(&b);
+}
+
+int rxl_raise_message(lua_State *L, const char *msg)
+{
+    luaL_where(L, 1);
+    push_lua_terms(L, msg);
+    lua_concat(L, 2);
+    return lua_error(L);
+}
+
 int rxl_raise(lua_State *L, rx_status status)
 {
     const char *msg = rx_last_error();
     if (!msg[0]) return luaL_error(L, "%s: %s", rxl_fname(L), rx_status_name(status));
-    return luaL_error(L, "%s", msg);
+    return rxl_raise_message(L, msg);
 }
 
 void rxl_check_status(lua_State *L, rx_status status)
@@ -150,10 +197,13 @@ int rxl_check_shape(lua_State *L, int idx, int64_t *shape, int *nargs)
             lua_rawgeti(L, idx, i + 1);
             int ok = 0;
             lua_Integer v = lua_tointegerx(L, -1, &ok);
-            if (!ok || lua_type(L, -1) != LUA_TNUMBER)
-                rxl_arg_error(L, idx, "expected a shape (a list of integers), element %d is %s%s", i + 1,
-                              lua_type(L, -1) == LUA_TNUMBER ? "the non-integer " : "a ",
-                              lua_type(L, -1) == LUA_TNUMBER ? lua_tostring(L, -1) : luaL_typename(L, -1));
+            if (!ok || lua_type(L, -1) != LUA_TNUMBER) {
+                if (lua_type(L, -1) == LUA_TNUMBER)
+                    rxl_arg_error(L, idx, "expected a shape (a list of integers), element %d is the non-integer %.14g",
+                                  i + 1, lua_tonumber(L, -1));
+                rxl_arg_error(L, idx, "expected a shape (a list of integers), element %d is a %s", i + 1,
+                              luaL_typename(L, -1));
+            }
             shape[i] = v;
             lua_pop(L, 1);
         }
@@ -206,6 +256,10 @@ void rxl_check_opts(lua_State *L, int idx, rx_dtype *dtype, rx_device *device, r
                               luaL_typename(L, -1));
             if (rx_device_from_name(lua_tostring(L, -1), device) != RX_OK)
                 rxl_arg_error(L, idx, "%s", rx_last_error());
+            if (device->type == RX_CUDA && device->index >= rx_cuda_device_count())
+                rxl_arg_error(L, idx, "device '%s' is not available (this recx sees %d CUDA device(s)%s)",
+                              lua_tostring(L, -1), rx_cuda_device_count(),
+                              rx_cuda_available() ? "" : "; it may be built without CUDA");
         } else if (key && strcmp(key, "generator") == 0 && gen) {
             if (!lua_isnil(L, -1) && !(*gen = rxl_to_generator(L, -1)))
                 rxl_arg_error(L, idx, "generator: expected a generator (recx.tensor.generator(seed)), got %s",
@@ -213,8 +267,11 @@ void rxl_check_opts(lua_State *L, int idx, rx_dtype *dtype, rx_device *device, r
         } else {
             lua_pushvalue(L, -2);
             const char *shown = luaL_tolstring(L, -1, NULL);
-            rxl_arg_error(L, idx, "unknown option '%s' (expected %s)", shown,
-                          gen ? "dtype, device, generator" : "dtype, device");
+            char known[64] = "";
+            if (dtype) strcat(known, "dtype");
+            if (device) strcat(known, known[0] ? ", device" : "device");
+            if (gen) strcat(known, known[0] ? ", generator" : "generator");
+            rxl_arg_error(L, idx, "unknown option '%s' (expected %s)", shown, known);
         }
         lua_pop(L, 1);
     }

@@ -8,6 +8,8 @@
  */
 #include "recx_lua.h"
 
+#include <string.h>
+
 /* ---- reductions ------------------------------------------------------------------------- */
 
 /* Reads optional dims at idx (nil: all dims) into dims; returns the count. */
@@ -200,14 +202,33 @@ static int tensor_list(lua_State *L, rx_tensor ***list)
     return (int)n;
 }
 
+/* Raises a failed cat/stack: the core numbers the listed tensors as arguments #1..#n, which in
+ * Lua are elements of argument #1. */
+static void check_list_status(lua_State *L, rx_status st)
+{
+    if (st == RX_OK) return;
+    const char *fname = rxl_fname(L);
+    luaL_gsub(L, rx_last_error(), "argument #", "element #");
+    lua_pushfstring(L, "%s: element #", fname);
+    size_t n;
+    const char *head = lua_tolstring(L, -1, &n);
+    const char *msg = lua_tostring(L, -2);
+    if (strncmp(msg, head, n) == 0)
+        lua_pushfstring(L, "%s: argument #1: element #%s", fname, msg + n);
+    else
+        lua_pushvalue(L, -2);
+    rxl_raise_message(L, lua_tostring(L, -1));
+}
+
 /* cat({tensors}, dim = 1): joins along an existing dim */
 static int math_cat(lua_State *L)
 {
+    lua_settop(L, 2); /* the scratch array goes above the arguments */
     rx_tensor **list;
     int n = tensor_list(L, &list);
     int dim = lua_isnoneornil(L, 2) ? 0 : rxl_check_dim(L, 2, rx_tensor_ndim(list[0]));
     rx_tensor **out = rxl_push_slot(L);
-    rxl_check_status(L, rx_cat(n, list, dim, out));
+    check_list_status(L, rx_cat(n, list, dim, out));
     rxl_note_tensor(L, *out);
     return 1;
 }
@@ -215,6 +236,7 @@ static int math_cat(lua_State *L)
 /* stack({tensors}, dim = 1): joins along a new dim (1..ndim+1, or negative) */
 static int math_stack(lua_State *L)
 {
+    lua_settop(L, 2);
     rx_tensor **list;
     int n = tensor_list(L, &list);
     int dim = 0;
@@ -228,7 +250,7 @@ static int math_stack(lua_State *L)
                                  (long long)d, ndim - 1, -ndim, ndim);
     }
     rx_tensor **out = rxl_push_slot(L);
-    rxl_check_status(L, rx_stack(n, list, dim, out));
+    check_list_status(L, rx_stack(n, list, dim, out));
     rxl_note_tensor(L, *out);
     return 1;
 }

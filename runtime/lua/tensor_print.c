@@ -34,7 +34,8 @@ typedef struct reader {
     int kind;
 } reader;
 
-/* Replaces the tensor in `slot` (a Lua-owned box) by a CPU copy readable by `reader`. */
+/* Fills `slot` (a Lua-owned box) with t itself (retained) when a reader can read it, else with a
+ * CPU copy (f16 and bf16 widened to f32, exactly). */
 static rx_status host_readable(rx_tensor *t, rx_tensor **slot)
 {
     rx_tensor *cpu = NULL;

@@ -142,6 +142,8 @@ static int random_randint(lua_State *L)
 {
     lua_Integer low = rxl_check_integer(L, 1, "low");
     lua_Integer high = rxl_check_integer(L, 2, "high");
+    if (high <= low)
+        return rxl_arg_error(L, 2, "expected high > low, got low = %lld, high = %lld", (long long)low, (long long)high);
     int64_t shape[8];
     int nargs;
     int n = rxl_check_shape(L, 3, shape, &nargs);

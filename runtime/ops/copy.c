@@ -4,7 +4,7 @@
  * Owns: when a copy happens (only when spelled), overlap handling for in-place copies, and
  * cross-device transfers (through the destination backend's copy).
  */
-#include "../backend/backend.h"
+#include "ops.h"
 
 static rx_status copy_new(const char *op, rx_tensor *t, rx_dtype dtype, rx_device device, rx_tensor **out)
 {
@@ -21,7 +21,7 @@ static rx_status copy_new(const char *op, rx_tensor *t, rx_dtype dtype, rx_devic
     return RX_OK;
 }
 
-rx_status rx_contiguous(rx_tensor *t, rx_tensor **out)
+rx_status rx_op_contiguous(rx_tensor *t, rx_tensor **out)
 {
     *out = NULL;
     RX_TRY(rx_check_tensor("contiguous", 1, t));
@@ -32,14 +32,14 @@ rx_status rx_contiguous(rx_tensor *t, rx_tensor **out)
     return copy_new("contiguous", t, t->dtype, rx_tensor_device(t), out);
 }
 
-rx_status rx_clone(rx_tensor *t, rx_tensor **out)
+rx_status rx_op_clone(rx_tensor *t, rx_tensor **out)
 {
     *out = NULL;
     RX_TRY(rx_check_tensor("clone", 1, t));
     return copy_new("clone", t, t->dtype, rx_tensor_device(t), out);
 }
 
-rx_status rx_to_dtype(rx_tensor *t, rx_dtype dtype, rx_tensor **out)
+rx_status rx_op_to_dtype(rx_tensor *t, rx_dtype dtype, rx_tensor **out)
 {
     *out = NULL;
     RX_TRY(rx_check_tensor("to", 1, t));
@@ -51,7 +51,7 @@ rx_status rx_to_dtype(rx_tensor *t, rx_dtype dtype, rx_tensor **out)
     return copy_new("to", t, dtype, rx_tensor_device(t), out);
 }
 
-rx_status rx_to_device(rx_tensor *t, rx_device device, rx_tensor **out)
+rx_status rx_op_to_device(rx_tensor *t, rx_device device, rx_tensor **out)
 {
     *out = NULL;
     RX_TRY(rx_check_tensor("to", 1, t));
@@ -63,19 +63,19 @@ rx_status rx_to_device(rx_tensor *t, rx_device device, rx_tensor **out)
     return copy_new("to", t, t->dtype, device, out);
 }
 
-rx_status rx_copy_(rx_tensor *dst, rx_tensor *src)
+rx_status rx_op_copy_(rx_tensor *dst, rx_tensor *src)
 {
     RX_TRY(rx_check_tensor("copy_", 1, dst));
     RX_TRY(rx_check_tensor("copy_", 2, src));
     rx_tensor *expanded;
-    RX_TRY(rx_expand(src, dst->ndim, dst->shape, &expanded));
+    RX_TRY(rx_op_expand(src, dst->ndim, dst->shape, &expanded));
     rx_tensor *source = expanded;
     /* the same storage on both sides may overlap: read from a private copy */
     if (rx_tensor_shares_storage(dst, src)) {
-        rx_status s = rx_contiguous(expanded, &source);
+        rx_status s = rx_op_contiguous(expanded, &source);
         if (s == RX_OK && source == expanded) {
             rx_tensor_release(source);
-            s = rx_clone(expanded, &source);
+            s = rx_op_clone(expanded, &source);
         }
         rx_tensor_release(expanded);
         if (s != RX_OK) return s;
@@ -87,7 +87,7 @@ rx_status rx_copy_(rx_tensor *dst, rx_tensor *src)
     return s == RX_OK ? RX_OK : rx_fail_context(s, "copy_");
 }
 
-rx_status rx_fill_(rx_tensor *t, double value)
+rx_status rx_op_fill_(rx_tensor *t, double value)
 {
     RX_TRY(rx_check_tensor("fill_", 1, t));
     return rx_backend_of(t)->fill(t, value);

@@ -2,7 +2,7 @@
  *
  * Owns: argument checks for shapes/dtypes/devices of new tensors and their initial fill.
  */
-#include "../backend/backend.h"
+#include "ops.h"
 
 #include <math.h>
 #include <string.h>
@@ -57,7 +57,7 @@ rx_status rx_arange(double start, double end, double step, rx_dtype dtype, rx_de
     char *p = rx_tensor_bytes(host);
     int64_t es = rx_dtype_size(dtype);
     for (int64_t i = 0; i < n; i++) rx_store_double(p + i * es, dtype, start + (double)i * step);
-    rx_status s = rx_to_device(host, device, out);
+    rx_status s = rx_op_to_device(host, device, out);
     rx_tensor_release(host);
     return s;
 }

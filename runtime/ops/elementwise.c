@@ -19,7 +19,7 @@
  *   scalars that fit the tensor's dtype.
  * - clamp on integer tensors uses ceil(lo) and floor(hi); NaN bounds are errors.
  */
-#include "../backend/backend.h"
+#include "ops.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -181,7 +181,7 @@ static rx_status expand_to(rx_tensor *t, int ndim, const int64_t *shape, rx_tens
         *out = rx_tensor_retain(t);
         return RX_OK;
     }
-    return rx_expand(t, ndim, shape, out);
+    return rx_op_expand(t, ndim, shape, out);
 }
 
 /* Releases an output on a kernel failure and names the op. */
@@ -193,7 +193,7 @@ static rx_status finish(rx_status s, const char *name, rx_tensor **out)
     return rx_fail_context(s, "%s", name);
 }
 
-rx_status rx_unary(rx_unary_op op, rx_tensor *a, rx_tensor **out)
+rx_status rx_op_unary(rx_unary_op op, rx_tensor *a, rx_tensor **out)
 {
     *out = NULL;
     if ((unsigned)op >= RX_UNARY_OP_COUNT) return rx_fail(RX_ERR_ARG, "unary: unknown op %d", (int)op);
@@ -218,7 +218,7 @@ static rx_status check_binary(const char *name, rx_binary_op op, const rx_tensor
     return s == RX_OK ? RX_OK : rx_fail_context(s, "%s", name);
 }
 
-rx_status rx_binary(rx_binary_op op, rx_tensor *a, rx_tensor *b, rx_tensor **out)
+rx_status rx_op_binary(rx_binary_op op, rx_tensor *a, rx_tensor *b, rx_tensor **out)
 {
     *out = NULL;
     if ((unsigned)op >= RX_BINARY_OP_COUNT) return rx_fail(RX_ERR_ARG, "binary: unknown op %d", (int)op);
@@ -287,7 +287,7 @@ static rx_binary_op flip_comparison(rx_binary_op op)
     }
 }
 
-rx_status rx_binary_scalar(rx_binary_op op, rx_tensor *a, double s, int scalar_first, rx_tensor **out)
+rx_status rx_op_binary_scalar(rx_binary_op op, rx_tensor *a, double s, int scalar_first, rx_tensor **out)
 {
     *out = NULL;
     if ((unsigned)op >= RX_BINARY_OP_COUNT) return rx_fail(RX_ERR_ARG, "binary: unknown op %d", (int)op);
@@ -322,7 +322,7 @@ static bool same_elements(const rx_tensor *a, const rx_tensor *b)
     return true;
 }
 
-rx_status rx_binary_(rx_binary_op op, rx_tensor *a, rx_tensor *b)
+rx_status rx_op_binary_(rx_binary_op op, rx_tensor *a, rx_tensor *b)
 {
     if ((unsigned)op >= RX_BINARY_OP_COUNT) return rx_fail(RX_ERR_ARG, "binary_: unknown op %d", (int)op);
     char name[32];
@@ -355,7 +355,7 @@ rx_status rx_binary_(rx_binary_op op, rx_tensor *a, rx_tensor *b)
         rx_tensor *copy;
         rx_tensor_release(be);
         be = NULL;
-        rx_status s = rx_clone(b, &copy);
+        rx_status s = rx_op_clone(b, &copy);
         if (s == RX_OK) s = expand_to(copy, a->ndim, a->shape, &be);
         rx_tensor_release(copy);
         if (s != RX_OK) return s;
@@ -365,7 +365,7 @@ rx_status rx_binary_(rx_binary_op op, rx_tensor *a, rx_tensor *b)
     return s == RX_OK ? RX_OK : rx_fail_context(s, "%s", name);
 }
 
-rx_status rx_clamp(rx_tensor *a, double lo, double hi, rx_tensor **out)
+rx_status rx_op_clamp(rx_tensor *a, double lo, double hi, rx_tensor **out)
 {
     *out = NULL;
     RX_TRY(rx_check_tensor("clamp", 1, a));
@@ -387,7 +387,7 @@ static rx_status check_bool_arg(const char *name, int argn, const rx_tensor *t)
                    rx_dtype_name(t->dtype));
 }
 
-rx_status rx_where(rx_tensor *cond, rx_tensor *a, rx_tensor *b, rx_tensor **out)
+rx_status rx_op_where(rx_tensor *cond, rx_tensor *a, rx_tensor *b, rx_tensor **out)
 {
     *out = NULL;
     RX_TRY(rx_check_tensor("where", 1, cond));
@@ -414,7 +414,7 @@ rx_status rx_where(rx_tensor *cond, rx_tensor *a, rx_tensor *b, rx_tensor **out)
     return s;
 }
 
-rx_status rx_masked_fill(rx_tensor *a, rx_tensor *mask, double value, rx_tensor **out)
+rx_status rx_op_masked_fill(rx_tensor *a, rx_tensor *mask, double value, rx_tensor **out)
 {
     *out = NULL;
     RX_TRY(rx_check_tensor("masked_fill", 1, a));

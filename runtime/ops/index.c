@@ -5,7 +5,7 @@
  * cat/stack, which need no kernel of their own: cat copies each input into a narrow view of the
  * output, stack is cat of unsqueezed inputs.
  */
-#include "../backend/backend.h"
+#include "ops.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +15,7 @@
 static rx_status check_index_range(const char *op, int argn, rx_tensor *index, int dim, int64_t size)
 {
     rx_tensor *host;
-    RX_TRY(rx_to_device(index, rx_cpu(), &host));
+    RX_TRY(rx_op_to_device(index, rx_cpu(), &host));
     int64_t numel = rx_tensor_numel(host), off = 0;
     int64_t pos[RX_MAX_DIMS] = {0};
     const char *base = rx_tensor_bytes(host);
@@ -74,7 +74,7 @@ static rx_status finish(const char *op, rx_status s, rx_tensor **out)
     return rx_fail_context(s, "%s", op);
 }
 
-rx_status rx_index_select(rx_tensor *a, int dim, rx_tensor *index, rx_tensor **out)
+rx_status rx_op_index_select(rx_tensor *a, int dim, rx_tensor *index, rx_tensor **out)
 {
     const char *op = "index_select";
     *out = NULL;
@@ -98,7 +98,7 @@ rx_status rx_index_select(rx_tensor *a, int dim, rx_tensor *index, rx_tensor **o
     return finish(op, rx_backend_of(a)->index_select(*out, a, d, index), out);
 }
 
-rx_status rx_gather(rx_tensor *a, int dim, rx_tensor *index, rx_tensor **out)
+rx_status rx_op_gather(rx_tensor *a, int dim, rx_tensor *index, rx_tensor **out)
 {
     const char *op = "gather";
     *out = NULL;
@@ -115,7 +115,7 @@ rx_status rx_gather(rx_tensor *a, int dim, rx_tensor *index, rx_tensor **out)
     return finish(op, rx_backend_of(a)->gather(*out, a, d, index), out);
 }
 
-rx_status rx_scatter_add(rx_tensor *a, int dim, rx_tensor *index, rx_tensor *src, rx_tensor **out)
+rx_status rx_op_scatter_add(rx_tensor *a, int dim, rx_tensor *index, rx_tensor *src, rx_tensor **out)
 {
     const char *op = "scatter_add";
     *out = NULL;
@@ -139,7 +139,7 @@ rx_status rx_scatter_add(rx_tensor *a, int dim, rx_tensor *index, rx_tensor *src
                        rx_shape_str(index->ndim, index->shape, b1, sizeof b1),
                        rx_shape_str(src->ndim, src->shape, b2, sizeof b2));
     RX_TRY(check_index_range(op, 3, index, d, a->shape[d]));
-    RX_TRY(rx_clone(a, out));
+    RX_TRY(rx_op_clone(a, out));
     return finish(op, rx_backend_of(a)->scatter_add(*out, d, index, src), out);
 }
 
@@ -184,8 +184,8 @@ static rx_status cat_checked(const char *op, int n, rx_tensor *const *ts, int d,
     int64_t start = 0;
     for (int i = 0; i < n; i++) {
         rx_tensor *slice;
-        rx_status s = rx_narrow(*out, d, start, ts[i]->shape[d], &slice);
-        if (s == RX_OK) s = rx_copy_(slice, ts[i]);
+        rx_status s = rx_op_narrow(*out, d, start, ts[i]->shape[d], &slice);
+        if (s == RX_OK) s = rx_op_copy_(slice, ts[i]);
         rx_tensor_release(slice);
         if (s != RX_OK) return finish(op, s, out);
         start += ts[i]->shape[d];
@@ -193,7 +193,7 @@ static rx_status cat_checked(const char *op, int n, rx_tensor *const *ts, int d,
     return RX_OK;
 }
 
-rx_status rx_cat(int n, rx_tensor *const *tensors, int dim, rx_tensor **out)
+rx_status rx_op_cat(int n, rx_tensor *const *tensors, int dim, rx_tensor **out)
 {
     *out = NULL;
     int d;
@@ -201,7 +201,7 @@ rx_status rx_cat(int n, rx_tensor *const *tensors, int dim, rx_tensor **out)
     return cat_checked("cat", n, tensors, d, out);
 }
 
-rx_status rx_stack(int n, rx_tensor *const *tensors, int dim, rx_tensor **out)
+rx_status rx_op_stack(int n, rx_tensor *const *tensors, int dim, rx_tensor **out)
 {
     const char *op = "stack";
     *out = NULL;
@@ -228,7 +228,7 @@ rx_status rx_stack(int n, rx_tensor *const *tensors, int dim, rx_tensor **out)
     rx_tensor **views = calloc((size_t)n, sizeof *views);
     if (!views) return rx_fail(RX_ERR_NOMEM, "%s: out of host memory for %d views", op, n);
     rx_status s = RX_OK;
-    for (int i = 0; i < n && s == RX_OK; i++) s = rx_unsqueeze(tensors[i], d, &views[i]);
+    for (int i = 0; i < n && s == RX_OK; i++) s = rx_op_unsqueeze(tensors[i], d, &views[i]);
     if (s == RX_OK) s = cat_checked(op, n, views, d, out);
     for (int i = 0; i < n; i++) rx_tensor_release(views[i]);
     free(views);

@@ -8,7 +8,7 @@
  * be walked with one stride. A left operand (..., n, k) times a 2-D right operand is folded into
  * one (B*n, k) @ (k, m) product when its strides allow, so linear layers are one GEMM.
  */
-#include "../backend/backend.h"
+#include "ops.h"
 
 #include <string.h>
 
@@ -80,7 +80,7 @@ static rx_status operand3(rx_tensor *t, const mm_geom *g, rx_tensor **out)
     if (try_view3(t, t->offset, g, &s, out)) return s;
     rx_tensor *full, *copy;
     RX_TRY(rx_tensor_view_of(t, t->offset, g->ndim, g->shape, g->stride, &full));
-    s = rx_contiguous(full, &copy);
+    s = rx_op_contiguous(full, &copy);
     rx_tensor_release(full);
     if (s != RX_OK) return rx_fail_context(s, "matmul");
     mm_geom c = {.ndim = g->ndim};
@@ -130,14 +130,14 @@ static rx_status run(const rx_backend *be, rx_tensor *a3, rx_tensor *b3, int out
     RX_TRY(rx_empty(3, shape, a3->dtype, rx_tensor_device(a3), &c));
     rx_status s = be->matmul(c, a3, b3);
     if (s == RX_OK)
-        s = rx_view(c, out_ndim, out_shape, out);
+        s = rx_op_view(c, out_ndim, out_shape, out);
     else
         s = rx_fail_context(s, "matmul");
     rx_tensor_release(c);
     return s;
 }
 
-rx_status rx_matmul(rx_tensor *a, rx_tensor *b, rx_tensor **out)
+rx_status rx_op_matmul(rx_tensor *a, rx_tensor *b, rx_tensor **out)
 {
     *out = NULL;
     RX_TRY(rx_check_tensor("matmul", 1, a));

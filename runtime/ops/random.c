@@ -6,7 +6,7 @@
  * draws one f64 uniform per sample through the backend and inverts each row's CDF on the host
  * (binary search; without replacement, chosen weights are zeroed between draws).
  */
-#include "../backend/backend.h"
+#include "ops.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -114,7 +114,7 @@ rx_status rx_bernoulli(rx_tensor *p, rx_generator *gen, rx_tensor **out)
     RX_TRY(rx_check_tensor(op, 1, p));
     RX_TRY(rx_check_float(op, 1, p));
     rx_tensor *host;
-    RX_TRY(rx_to_device(p, rx_cpu(), &host));
+    RX_TRY(rx_op_to_device(p, rx_cpu(), &host));
     host_walk w = {.t = host};
     int64_t n = rx_tensor_numel(host);
     rx_status s = RX_OK;
@@ -129,7 +129,7 @@ rx_status rx_bernoulli(rx_tensor *p, rx_generator *gen, rx_tensor **out)
     }
     rx_tensor_release(host);
     RX_TRY(s);
-    RX_TRY(rx_clone(p, out));
+    RX_TRY(rx_op_clone(p, out));
     uint64_t seed, offset;
     rx_generator_reserve(gen, (uint64_t)n, &seed, &offset);
     s = rx_backend_of(p)->random(RX_RANDOM_BERNOULLI_P, *out, seed, offset, 0.0, 0.0);
@@ -241,22 +241,22 @@ rx_status rx_multinomial(rx_tensor *probs, int64_t num_samples, int replacement,
 
     /* weights as contiguous f64 on the host */
     rx_tensor *host = NULL, *w64 = NULL, *w = NULL, *u = NULL, *uhost = NULL, *res = NULL;
-    rx_status s = rx_to_device(probs, rx_cpu(), &host);
-    if (s == RX_OK) s = rx_to_dtype(host, RX_F64, &w64);
-    if (s == RX_OK) s = rx_clone(w64, &w);
+    rx_status s = rx_op_to_device(probs, rx_cpu(), &host);
+    if (s == RX_OK) s = rx_op_to_dtype(host, RX_F64, &w64);
+    if (s == RX_OK) s = rx_op_clone(w64, &w);
     if (s == RX_OK) s = check_weights((const double *)rx_tensor_bytes(w), rows, n, num_samples, replacement);
 
     /* one uniform per sample, drawn on probs' device, then the search on the host */
     int64_t ushape[1] = {rows * num_samples};
     if (s == RX_OK)
         s = draw(op, RX_RANDOM_UNIFORM, 1, ushape, RX_F64, rx_tensor_device(probs), gen, 0.0, 1.0, &u);
-    if (s == RX_OK) s = rx_to_device(u, rx_cpu(), &uhost);
+    if (s == RX_OK) s = rx_op_to_device(u, rx_cpu(), &uhost);
     int64_t oshape[2] = {rows, num_samples};
     if (s == RX_OK) s = rx_empty(probs->ndim, probs->ndim == 2 ? oshape : oshape + 1, RX_I64, rx_cpu(), &res);
     if (s == RX_OK)
         s = sample_rows((double *)rx_tensor_bytes(w), rows, n, (const double *)rx_tensor_bytes(uhost),
                         num_samples, replacement, (int64_t *)rx_tensor_bytes(res));
-    if (s == RX_OK) s = rx_to_device(res, rx_tensor_device(probs), out);
+    if (s == RX_OK) s = rx_op_to_device(res, rx_tensor_device(probs), out);
     rx_tensor_release(host);
     rx_tensor_release(w64);
     rx_tensor_release(w);

@@ -8,7 +8,7 @@
  * the reduced dims under keepdim) laid out row-major. cumsum moves its dim last the same way and
  * returns a contiguous result in the input's dim order.
  */
-#include "../backend/backend.h"
+#include "ops.h"
 
 static const char *const reduce_names[RX_REDUCE_OP_COUNT] = {
     [RX_SUM] = "sum",       [RX_MEAN] = "mean",     [RX_MAX] = "max", [RX_MIN] = "min", [RX_PROD] = "prod",
@@ -89,11 +89,11 @@ static rx_status rows_view(rx_tensor *a, const int *perm, int64_t m, int64_t n, 
 {
     *out = NULL;
     rx_tensor *permuted, *dense;
-    RX_TRY(rx_permute(a, a->ndim, perm, &permuted));
-    rx_status s = rx_contiguous(permuted, &dense);
+    RX_TRY(rx_op_permute(a, a->ndim, perm, &permuted));
+    rx_status s = rx_op_contiguous(permuted, &dense);
     rx_tensor_release(permuted);
     if (s != RX_OK) return s;
-    s = rx_view(dense, 2, (const int64_t[]){m, n}, out);
+    s = rx_op_view(dense, 2, (const int64_t[]){m, n}, out);
     rx_tensor_release(dense);
     return s;
 }
@@ -134,7 +134,7 @@ static rx_status run_reduce(const char *name, rx_reduce_op op, rx_tensor *a, con
     return RX_OK;
 }
 
-rx_status rx_reduce(rx_reduce_op op, rx_tensor *a, int ndims, const int *dims, int keepdim, rx_tensor **out)
+rx_status rx_op_reduce(rx_reduce_op op, rx_tensor *a, int ndims, const int *dims, int keepdim, rx_tensor **out)
 {
     *out = NULL;
     if ((unsigned)op >= RX_REDUCE_OP_COUNT) return rx_fail(RX_ERR_ARG, "reduce: unknown op %d", (int)op);
@@ -169,17 +169,17 @@ static rx_status extreme_dim(rx_reduce_op op, rx_tensor *a, int dim, int keepdim
     return RX_OK;
 }
 
-rx_status rx_max_dim(rx_tensor *a, int dim, int keepdim, rx_tensor **values, rx_tensor **indices)
+rx_status rx_op_max_dim(rx_tensor *a, int dim, int keepdim, rx_tensor **values, rx_tensor **indices)
 {
     return extreme_dim(RX_MAX, a, dim, keepdim, values, indices);
 }
 
-rx_status rx_min_dim(rx_tensor *a, int dim, int keepdim, rx_tensor **values, rx_tensor **indices)
+rx_status rx_op_min_dim(rx_tensor *a, int dim, int keepdim, rx_tensor **values, rx_tensor **indices)
 {
     return extreme_dim(RX_MIN, a, dim, keepdim, values, indices);
 }
 
-rx_status rx_cumsum(rx_tensor *a, int dim, rx_tensor **out)
+rx_status rx_op_cumsum(rx_tensor *a, int dim, rx_tensor **out)
 {
     *out = NULL;
     RX_TRY(rx_check_tensor("cumsum", 1, a));
@@ -203,13 +203,13 @@ rx_status rx_cumsum(rx_tensor *a, int dim, rx_tensor **out)
     rx_tensor *rows = NULL, *res = NULL, *res_rows = NULL, *moved = NULL;
     rx_status s = rows_view(a, perm, m, n, &rows);
     if (s == RX_OK) s = rx_empty(nd, shape, dt, rx_tensor_device(a), &res);
-    if (s == RX_OK) s = rx_view(res, 2, (const int64_t[]){m, n}, &res_rows);
+    if (s == RX_OK) s = rx_op_view(res, 2, (const int64_t[]){m, n}, &res_rows);
     if (s == RX_OK) {
         s = rx_backend_of(a)->cumsum_rows(res_rows, rows);
         if (s != RX_OK) s = rx_fail_context(s, "cumsum");
     }
-    if (s == RX_OK) s = rx_permute(res, nd, inverse, &moved);
-    if (s == RX_OK) s = rx_contiguous(moved, out);
+    if (s == RX_OK) s = rx_op_permute(res, nd, inverse, &moved);
+    if (s == RX_OK) s = rx_op_contiguous(moved, out);
     rx_tensor_release(rows);
     rx_tensor_release(res);
     rx_tensor_release(res_rows);

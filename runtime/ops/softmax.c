@@ -4,7 +4,7 @@
  * is permuted so that `dim` is innermost, made contiguous and viewed as (M, N) for the row
  * kernel; the result is permuted back and returned contiguous in the input's dim order.
  */
-#include "../backend/backend.h"
+#include "ops.h"
 
 static rx_status softmax_op(const char *name, int log, rx_tensor *a, int dim, rx_tensor **out)
 {
@@ -27,17 +27,17 @@ static rx_status softmax_op(const char *name, int log, rx_tensor *a, int dim, rx
         if (i < nd - 1) m *= shape[i];
     }
     rx_tensor *permuted = NULL, *dense = NULL, *rows = NULL, *res = NULL, *res_rows = NULL, *moved = NULL;
-    rx_status s = rx_permute(a, nd, perm, &permuted);
-    if (s == RX_OK) s = rx_contiguous(permuted, &dense);
-    if (s == RX_OK) s = rx_view(dense, 2, (const int64_t[]){m, n}, &rows);
+    rx_status s = rx_op_permute(a, nd, perm, &permuted);
+    if (s == RX_OK) s = rx_op_contiguous(permuted, &dense);
+    if (s == RX_OK) s = rx_op_view(dense, 2, (const int64_t[]){m, n}, &rows);
     if (s == RX_OK) s = rx_empty(nd, shape, a->dtype, rx_tensor_device(a), &res);
-    if (s == RX_OK) s = rx_view(res, 2, (const int64_t[]){m, n}, &res_rows);
+    if (s == RX_OK) s = rx_op_view(res, 2, (const int64_t[]){m, n}, &res_rows);
     if (s == RX_OK) {
         s = rx_backend_of(a)->softmax_rows(res_rows, rows, log);
         if (s != RX_OK) s = rx_fail_context(s, "%s", name);
     }
-    if (s == RX_OK) s = rx_permute(res, nd, inverse, &moved);
-    if (s == RX_OK) s = rx_contiguous(moved, out);
+    if (s == RX_OK) s = rx_op_permute(res, nd, inverse, &moved);
+    if (s == RX_OK) s = rx_op_contiguous(moved, out);
     rx_tensor_release(permuted);
     rx_tensor_release(dense);
     rx_tensor_release(rows);
@@ -47,9 +47,9 @@ static rx_status softmax_op(const char *name, int log, rx_tensor *a, int dim, rx
     return s;
 }
 
-rx_status rx_softmax(rx_tensor *a, int dim, rx_tensor **out) { return softmax_op("softmax", 0, a, dim, out); }
+rx_status rx_op_softmax(rx_tensor *a, int dim, rx_tensor **out) { return softmax_op("softmax", 0, a, dim, out); }
 
-rx_status rx_log_softmax(rx_tensor *a, int dim, rx_tensor **out)
+rx_status rx_op_log_softmax(rx_tensor *a, int dim, rx_tensor **out)
 {
     return softmax_op("log_softmax", 1, a, dim, out);
 }

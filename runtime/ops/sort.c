@@ -5,7 +5,7 @@
  * writes (M, k) values and i64 indices (k = N for a full sort), which are permuted back and
  * returned contiguous in the input's dim order. Either output may be skipped (NULL).
  */
-#include "../backend/backend.h"
+#include "ops.h"
 
 /* Sorts a along dim d (already checked) and keeps the first k of each row. */
 static rx_status sort_along(const char *name, rx_tensor *a, int d, int64_t k, int descending,
@@ -28,14 +28,14 @@ static rx_status sort_along(const char *name, rx_tensor *a, int d, int64_t k, in
     rx_device dev = rx_tensor_device(a);
     rx_tensor *permuted = NULL, *dense = NULL, *rows = NULL;
     rx_tensor *res[2] = {NULL, NULL}, *res_rows[2] = {NULL, NULL};
-    rx_status s = rx_permute(a, nd, perm, &permuted);
-    if (s == RX_OK) s = rx_contiguous(permuted, &dense);
-    if (s == RX_OK) s = rx_view(dense, 2, (const int64_t[]){m, n}, &rows);
+    rx_status s = rx_op_permute(a, nd, perm, &permuted);
+    if (s == RX_OK) s = rx_op_contiguous(permuted, &dense);
+    if (s == RX_OK) s = rx_op_view(dense, 2, (const int64_t[]){m, n}, &rows);
     rx_tensor **outs[2] = {values, indices};
     for (int o = 0; o < 2 && s == RX_OK; o++) {
         if (!outs[o]) continue;
         s = rx_empty(nd, shape, o == 0 ? a->dtype : RX_I64, dev, &res[o]);
-        if (s == RX_OK) s = rx_view(res[o], 2, (const int64_t[]){m, k}, &res_rows[o]);
+        if (s == RX_OK) s = rx_op_view(res[o], 2, (const int64_t[]){m, k}, &res_rows[o]);
     }
     if (s == RX_OK) {
         s = rx_backend_of(a)->sort_rows(res_rows[0], res_rows[1], rows, k, descending);
@@ -44,9 +44,9 @@ static rx_status sort_along(const char *name, rx_tensor *a, int d, int64_t k, in
     for (int o = 0; o < 2 && s == RX_OK; o++) {
         if (!outs[o]) continue;
         rx_tensor *moved;
-        s = rx_permute(res[o], nd, inverse, &moved);
+        s = rx_op_permute(res[o], nd, inverse, &moved);
         if (s == RX_OK) {
-            s = rx_contiguous(moved, outs[o]);
+            s = rx_op_contiguous(moved, outs[o]);
             rx_tensor_release(moved);
         }
     }
@@ -67,7 +67,7 @@ static rx_status sort_along(const char *name, rx_tensor *a, int d, int64_t k, in
     return s;
 }
 
-rx_status rx_sort(rx_tensor *a, int dim, int descending, rx_tensor **values, rx_tensor **indices)
+rx_status rx_op_sort(rx_tensor *a, int dim, int descending, rx_tensor **values, rx_tensor **indices)
 {
     if (values) *values = NULL;
     if (indices) *indices = NULL;
@@ -78,7 +78,7 @@ rx_status rx_sort(rx_tensor *a, int dim, int descending, rx_tensor **values, rx_
     return sort_along("sort", a, d, n, descending, values, indices);
 }
 
-rx_status rx_topk(rx_tensor *a, int64_t k, int dim, int largest, rx_tensor **values, rx_tensor **indices)
+rx_status rx_op_topk(rx_tensor *a, int64_t k, int dim, int largest, rx_tensor **values, rx_tensor **indices)
 {
     if (values) *values = NULL;
     if (indices) *indices = NULL;

@@ -211,5 +211,31 @@ rc=$?
 stop_watchdog
 check "SIGINTs in a burst count as one interrupt" 1 err 'interrupted!'
 
+# A C call that never returns cannot honour the interrupt: a SIGINT 2 s or more after the first
+# ends recx by SIGINT (status 130). The C call is a tiny module that spins in luaopen_.
+if command -v cc > /dev/null; then
+    printf 'volatile long spins;\nint luaopen_stuck(void *L) { (void)L; for (;;) spins++; }\n' > "$TMP/stuck.c"
+    cc -shared -fPIC -o "$TMP/stuck.so" "$TMP/stuck.c"
+    printf 'print("spinning")\nio.stdout:flush()\nrequire "stuck"\n' > "$TMP/spin.lua"
+    LUA_CPATH="$TMP/?.so" start_spin
+    kill -INT "$pid"
+    sleep 0.5
+    alive_after_first=no
+    kill -0 "$pid" 2> /dev/null && alive_after_first=yes
+    kill -INT "$pid"
+    sleep 2.2
+    kill -INT "$pid"
+    wait "$pid"
+    rc=$?
+    stop_watchdog
+    if [ "$alive_after_first" = yes ]; then
+        check "a SIGINT 2 s after an unhonoured one ends recx" 130
+    else
+        rc=dead; check "a stuck C call survives the first SIGINT" alive
+    fi
+else
+    echo "skipped: no C compiler for the stuck-C-call test"
+fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -28,6 +28,28 @@ T.case("metadata", function()
   T.eq(tensor.shape(x), {2, 3, 4})
 end)
 
+T.case("module surface", function()
+  local methods = getmetatable(tensor.ones(1)).__index
+  local count = 0
+  for name, f in pairs(methods) do
+    count = count + 1
+    T.ok(rawequal(tensor[name], f), "recx.tensor." .. name .. " is the method " .. name)
+  end
+  T.ok(count >= 90, "all methods registered (" .. count .. ")")
+  for _, name in ipairs({"from", "zeros", "ones", "empty", "full", "arange", "rand", "randn", "randint",
+                         "manual_seed", "generator", "where", "cat", "stack", "is_tensor"}) do
+    T.eq(type(tensor[name]), "function", name)
+    T.eq(methods[name], nil, name .. " is not a method")
+  end
+  local n = recx.num_threads()
+  T.eq(math.type(n), "integer")
+  T.eq(recx.num_threads(1), 1)
+  T.eq(recx.num_threads(n), n)
+  T.eq(type(recx.cuda.is_available()), "boolean")
+  T.eq(math.type(recx.cuda.device_count()), "integer")
+  T.eq(type(recx.version), "string")
+end)
+
 T.case("views share storage: writes through a view reach the base", function()
   local base = tensor.zeros(3, 4)
   local row = base:select(1, 2)        -- second row

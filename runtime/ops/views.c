@@ -3,7 +3,7 @@
  * Owns: view, reshape (view or copy), narrow, select, transpose, permute, expand, squeeze and
  * unsqueeze. Every result shares its input's storage except reshape's copy fallback.
  */
-#include "core.h"
+#include "ops.h"
 
 #include <string.h>
 
@@ -72,7 +72,7 @@ static bool view_strides(const rx_tensor *t, int ndim, const int64_t *shape, int
     return view_d == -1;
 }
 
-rx_status rx_view(rx_tensor *t, int ndim, const int64_t *shape, rx_tensor **out)
+rx_status rx_op_view(rx_tensor *t, int ndim, const int64_t *shape, rx_tensor **out)
 {
     *out = NULL;
     RX_TRY(rx_check_tensor("view", 1, t));
@@ -88,7 +88,7 @@ rx_status rx_view(rx_tensor *t, int ndim, const int64_t *shape, rx_tensor **out)
     return rx_tensor_view_of(t, t->offset, ndim, sh, st, out);
 }
 
-rx_status rx_reshape(rx_tensor *t, int ndim, const int64_t *shape, rx_tensor **out)
+rx_status rx_op_reshape(rx_tensor *t, int ndim, const int64_t *shape, rx_tensor **out)
 {
     *out = NULL;
     RX_TRY(rx_check_tensor("reshape", 1, t));
@@ -96,13 +96,13 @@ rx_status rx_reshape(rx_tensor *t, int ndim, const int64_t *shape, rx_tensor **o
     RX_TRY(infer_shape("reshape", t, ndim, shape, sh));
     if (view_strides(t, ndim, sh, st)) return rx_tensor_view_of(t, t->offset, ndim, sh, st, out);
     rx_tensor *c;
-    RX_TRY(rx_clone(t, &c));
-    rx_status s = rx_view(c, ndim, sh, out);
+    RX_TRY(rx_op_clone(t, &c));
+    rx_status s = rx_op_view(c, ndim, sh, out);
     rx_tensor_release(c);
     return s;
 }
 
-rx_status rx_narrow(rx_tensor *t, int dim, int64_t start, int64_t length, rx_tensor **out)
+rx_status rx_op_narrow(rx_tensor *t, int dim, int64_t start, int64_t length, rx_tensor **out)
 {
     *out = NULL;
     RX_TRY(rx_check_tensor("narrow", 1, t));
@@ -118,7 +118,7 @@ rx_status rx_narrow(rx_tensor *t, int dim, int64_t start, int64_t length, rx_ten
     return rx_tensor_view_of(t, t->offset + start * t->stride[d], t->ndim, sh, t->stride, out);
 }
 
-rx_status rx_select(rx_tensor *t, int dim, int64_t index, rx_tensor **out)
+rx_status rx_op_select(rx_tensor *t, int dim, int64_t index, rx_tensor **out)
 {
     *out = NULL;
     RX_TRY(rx_check_tensor("select", 1, t));
@@ -140,7 +140,7 @@ rx_status rx_select(rx_tensor *t, int dim, int64_t index, rx_tensor **out)
     return rx_tensor_view_of(t, t->offset + i * t->stride[d], n, sh, st, out);
 }
 
-rx_status rx_transpose(rx_tensor *t, int dim0, int dim1, rx_tensor **out)
+rx_status rx_op_transpose(rx_tensor *t, int dim0, int dim1, rx_tensor **out)
 {
     *out = NULL;
     RX_TRY(rx_check_tensor("transpose", 1, t));
@@ -158,7 +158,7 @@ rx_status rx_transpose(rx_tensor *t, int dim0, int dim1, rx_tensor **out)
     return rx_tensor_view_of(t, t->offset, t->ndim, sh, st, out);
 }
 
-rx_status rx_permute(rx_tensor *t, int ndim, const int *dims, rx_tensor **out)
+rx_status rx_op_permute(rx_tensor *t, int ndim, const int *dims, rx_tensor **out)
 {
     *out = NULL;
     RX_TRY(rx_check_tensor("permute", 1, t));
@@ -178,7 +178,7 @@ rx_status rx_permute(rx_tensor *t, int ndim, const int *dims, rx_tensor **out)
     return rx_tensor_view_of(t, t->offset, ndim, sh, st, out);
 }
 
-rx_status rx_expand(rx_tensor *t, int ndim, const int64_t *shape, rx_tensor **out)
+rx_status rx_op_expand(rx_tensor *t, int ndim, const int64_t *shape, rx_tensor **out)
 {
     *out = NULL;
     RX_TRY(rx_check_tensor("expand", 1, t));
@@ -211,7 +211,7 @@ rx_status rx_expand(rx_tensor *t, int ndim, const int64_t *shape, rx_tensor **ou
     return rx_tensor_view_of(t, t->offset, ndim, sh, st, out);
 }
 
-rx_status rx_squeeze(rx_tensor *t, int dim, rx_tensor **out)
+rx_status rx_op_squeeze(rx_tensor *t, int dim, rx_tensor **out)
 {
     *out = NULL;
     RX_TRY(rx_check_tensor("squeeze", 1, t));
@@ -228,7 +228,7 @@ rx_status rx_squeeze(rx_tensor *t, int dim, rx_tensor **out)
     return rx_tensor_view_of(t, t->offset, n, sh, st, out);
 }
 
-rx_status rx_squeeze_all(rx_tensor *t, rx_tensor **out)
+rx_status rx_op_squeeze_all(rx_tensor *t, rx_tensor **out)
 {
     *out = NULL;
     RX_TRY(rx_check_tensor("squeeze", 1, t));
@@ -242,7 +242,7 @@ rx_status rx_squeeze_all(rx_tensor *t, rx_tensor **out)
     return rx_tensor_view_of(t, t->offset, n, sh, st, out);
 }
 
-rx_status rx_unsqueeze(rx_tensor *t, int dim, rx_tensor **out)
+rx_status rx_op_unsqueeze(rx_tensor *t, int dim, rx_tensor **out)
 {
     *out = NULL;
     RX_TRY(rx_check_tensor("unsqueeze", 1, t));

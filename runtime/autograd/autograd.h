@@ -1,0 +1,126 @@
+/* autograd.h — private interface of the autograd layer (define-by-run, coarse nodes).
+ *
+ * Owns: the per-tensor autograd metadata, graph nodes with hand-written backward functions,
+ * saved tensors with in-place version checks, and the helpers every differentiable op wrapper
+ * uses to record itself. The engine (engine.c) runs backward over the recorded graph.
+ *
+ * Recording pattern of a public op (see autograd/ops_*.c):
+ *
+ *     rx_status rx_exp(...)                         // public, in autograd/
+ *     {
+ *         RX_TRY(rx_op_unary(RX_EXP, a, out));      // raw op, in ops/
+ *         if (!rx_ag_needs_record(1, &a)) return RX_OK;
+ *         rx_node *n;
+ *         RX_AG_RECORD(out, rx_node_new("ExpBackward", exp_backward, 1, &a, 1, &n));
+ *         RX_AG_RECORD(out, rx_node_save(n, *out));  // saved as a detached alias
+ *         return rx_node_finish(n, 1, out);          // out gets grad_fn = n
+ *     }
+ *
+ * Graph ownership: an output tensor holds its grad_fn node; a node holds its input edges (the
+ * producing nodes, or the leaf tensors whose .grad it feeds) and its saved tensors. Saved tensors
+ * are detached aliases (same storage, no autograd metadata), so there are no reference cycles and
+ * releasing the last output frees the graph. backward() frees saved tensors unless retain_graph.
+ */
+#ifndef RECX_AUTOGRAD_H
+#define RECX_AUTOGRAD_H
+
+#include "../ops/ops.h"
+
+#define RX_NODE_MAX_SAVED 8
+#define RX_NODE_MAX_OUTPUTS 4
+
+typedef struct rx_node rx_node;
+
+/* Computes the gradients of the node's inputs. grad_outputs[k] is the gradient of output k
+ * (never NULL: the engine supplies zeros for outputs that received none). grad_inputs[i] must
+ * be set to a new reference for every input i with needs_grad[i], and may be left NULL for the
+ * others. Shapes must equal the inputs' shapes (the engine checks). */
+typedef rx_status (*rx_backward_fn)(rx_node *node, rx_tensor *const *grad_outputs, rx_tensor **grad_inputs);
+
+typedef struct rx_edge {
+    rx_node *node;  /* producer of this input (retained), or NULL */
+    int output_nr;  /* which output of `node` */
+    rx_tensor *leaf; /* a leaf that requires grad (retained): its .grad accumulates */
+} rx_edge;
+
+typedef struct rx_output_info {
+    int ndim;
+    int64_t shape[RX_MAX_DIMS];
+    rx_dtype dtype;
+    rx_device device;
+} rx_output_info;
+
+struct rx_node {
+    int64_t refcount;
+    const char *name;
+    rx_backward_fn backward;
+    int n_inputs;
+    rx_edge *next;          /* n_inputs edges */
+    bool *needs_grad;       /* n_inputs flags */
+    rx_output_info *in_info; /* n_inputs: shape/dtype of each input, to check gradients */
+    int n_outputs;
+    rx_output_info out_info[RX_NODE_MAX_OUTPUTS];
+    int n_saved;
+    rx_tensor *saved[RX_NODE_MAX_SAVED];
+    int64_t saved_version[RX_NODE_MAX_SAVED];
+    bool saved_released;    /* backward ran without retain_graph */
+    double scalars[4];      /* op parameters (eps, p, scale, ...) */
+    int64_t ints[8];        /* op parameters (op code, dims, ...) */
+    void *extra;            /* op-specific state, freed by free_extra */
+    void (*free_extra)(void *extra);
+    /* engine scratch, valid during one backward only */
+    int64_t deps;
+    bool walking;
+    rx_tensor *grad_acc[RX_NODE_MAX_OUTPUTS];
+};
+
+/* Per-tensor metadata (rx_tensor.autograd). */
+typedef struct rx_ag_meta {
+    bool requires_grad;
+    rx_tensor *grad; /* accumulated gradient of a leaf */
+    rx_node *grad_fn; /* NULL for leaves */
+    int output_nr;
+} rx_ag_meta;
+
+/* True when grad mode is on and some input requires grad. */
+bool rx_ag_needs_record(int n, rx_tensor *const *inputs);
+bool rx_ag_requires_grad(const rx_tensor *t);
+
+/* A node with refcount 1 whose edges point at the inputs' producers or leaves. Inputs that do
+ * not require grad (or are NULL) get needs_grad false. */
+rx_status rx_node_new(const char *name, rx_backward_fn backward, int n_inputs, rx_tensor *const *inputs,
+                      int n_outputs, rx_node **out);
+void rx_node_retain(rx_node *n);
+void rx_node_release(rx_node *n);
+/* Saves a detached alias of t (NULL allowed: saves NULL) and its storage version. */
+rx_status rx_node_save(rx_node *n, rx_tensor *t);
+/* The k-th saved tensor (borrowed), or an error when it was freed by a previous backward or
+ * modified in place after it was saved. */
+rx_status rx_node_saved(rx_node *n, int k, rx_tensor **out);
+/* Attaches n as grad_fn of outputs[0..n_outputs-1] (which then require grad), records their
+ * shapes, and drops the caller's reference to n. On failure releases n and the outputs. */
+rx_status rx_node_finish(rx_node *n, int n_outputs, rx_tensor **outputs);
+
+/* On failure after the raw op succeeded: release *out (and set it NULL) and return status. */
+#define RX_AG_RECORD(out, expr)                    \
+    do {                                           \
+        rx_status rx_ag_s_ = (expr);               \
+        if (rx_ag_s_ != RX_OK) {                   \
+            rx_tensor_release(*(out));             \
+            *(out) = NULL;                         \
+            return rx_ag_s_;                       \
+        }                                          \
+    } while (0)
+
+/* Gradient helpers for backward functions (all return new references). */
+/* Sums g over broadcast dims so that it has `shape` (the inverse of expand). */
+rx_status rx_ag_sum_to(rx_tensor *g, int ndim, const int64_t *shape, rx_tensor **out);
+/* A zero tensor shaped like output/input info. */
+rx_status rx_ag_zeros_like_info(const rx_output_info *info, rx_tensor **out);
+
+/* Version counter of a tensor's storage (bumped by every in-place write). */
+int64_t rx_tensor_version(const rx_tensor *t);
+/* In-place writes on tensors that require grad are errors while grad mode is on. */
+rx_status rx_ag_check_inplace(const char *op, int argn, const rx_tensor *t);
+
+#endif /* RECX_AUTOGRAD_H */
