@@ -116,7 +116,7 @@ local result = {
   w_error = w_error,
   w_error_relative = w_norm > 0 and w_error / w_norm or 0,
   seconds = seconds,
-  steps_per_second = seconds > 0 and cfg.steps / seconds or 0,
+  steps_per_second = seconds > 0 and cfg.steps / seconds or cjson.null, -- null: under 10 ms
   converged = converged,
   history = history,
 }

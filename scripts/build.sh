@@ -8,8 +8,11 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BUILD_DIR=${1:-build}
-shift || true
+BUILD_DIR=build
+if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then # a first argument that is not an option
+    BUILD_DIR=$1
+    shift
+fi
 case "$BUILD_DIR" in
     /*) ;;
     *) BUILD_DIR="$ROOT/$BUILD_DIR" ;;

@@ -19,17 +19,19 @@ local function parse_value(text)
 end
 M.parse_value = parse_value
 
--- Splits "key=value" pairs into a table of typed values; errors name the offending pair.
+-- Splits "key=value" pairs into a table of typed values (and a table of the raw texts, so that
+-- a string setting keeps "007" as written); errors name the offending pair.
 function M.parse_overrides(args)
-  local out = {}
+  local out, raw = {}, {}
   for i, pair in ipairs(args or {}) do
     local key, value = string.match(pair, "^([%a_][%w_%.]*)=(.*)$")
     if not key then
       error(string.format("config: argument #%d '%s': expected key=value", i, pair), 2)
     end
     out[key] = parse_value(value)
+    raw[key] = value
   end
-  return out
+  return out, raw
 end
 
 local function sorted_keys(t)
@@ -62,14 +64,19 @@ end
 -- typed values) or, when absent, by the command line. Unknown keys are errors.
 function M.config(defaults, overrides)
   assert(type(defaults) == "table", "config: argument #1: expected a table of defaults")
-  overrides = overrides or M.parse_overrides(M.cli_args)
+  local raw = {}
+  if not overrides then overrides, raw = M.parse_overrides(M.cli_args) end
   local cfg = {}
   for k, v in pairs(defaults) do cfg[k] = v end
   for k, v in pairs(overrides) do
     if defaults[k] == nil then
       error(string.format("config: unknown key '%s' (known: %s)", k, table.concat(sorted_keys(defaults), ", ")), 2)
     end
-    cfg[k] = coerce(k, v, defaults[k])
+    if type(defaults[k]) == "string" and raw[k] then
+      cfg[k] = raw[k] -- a string setting keeps the text exactly as typed
+    else
+      cfg[k] = coerce(k, v, defaults[k])
+    end
   end
   return cfg
 end

@@ -57,7 +57,7 @@ struct rx_node {
     int n_inputs;
     rx_edge *next;          /* n_inputs edges */
     bool *needs_grad;       /* n_inputs flags */
-    rx_output_info *in_info; /* n_inputs: shape/dtype of each input, to check gradients */
+    rx_output_info *in_info; /* n_inputs: shape/dtype of each non-NULL input, to check gradients */
     int n_outputs;
     rx_output_info out_info[RX_NODE_MAX_OUTPUTS];
     int n_saved;
@@ -117,6 +117,42 @@ rx_status rx_node_finish(rx_node *n, int n_outputs, rx_tensor **outputs);
 rx_status rx_ag_sum_to(rx_tensor *g, int ndim, const int64_t *shape, rx_tensor **out);
 /* A zero tensor shaped like output/input info. */
 rx_status rx_ag_zeros_like_info(const rx_output_info *info, rx_tensor **out);
+
+/* Scratch for writing a backward formula as a sequence of raw ops (defined in grad_elementwise.c):
+ * each step runs unless an earlier step failed, keeps its result (a new reference) in the scratch
+ * and returns it borrowed, or returns NULL once a step has failed (the first message is kept).
+ *
+ *     rx_ag_scratch sc = {0};
+ *     rx_tensor *d = rx_ag_scalar(&sc, RX_SUB, rx_ag_binary(&sc, RX_MUL, y, y), 1, 1); // 1 - y^2
+ *     rx_ag_give(&sc, rx_ag_binary(&sc, RX_MUL, g, d), &grad_inputs[0]);
+ *     return rx_ag_end(&sc);                                 // releases y^2, d, g * d
+ */
+#define RX_AG_SCRATCH_MAX 32
+typedef struct rx_ag_scratch {
+    rx_status status; /* the first failure */
+    int n;
+    rx_tensor *held[RX_AG_SCRATCH_MAX];
+} rx_ag_scratch;
+/* Takes t, the result of a step that returned s, into the scratch (for ops without a helper). */
+rx_tensor *rx_ag_keep(rx_ag_scratch *sc, rx_status s, rx_tensor *t);
+rx_tensor *rx_ag_unary(rx_ag_scratch *sc, rx_unary_op op, rx_tensor *a);
+rx_tensor *rx_ag_binary(rx_ag_scratch *sc, rx_binary_op op, rx_tensor *a, rx_tensor *b);
+rx_tensor *rx_ag_scalar(rx_ag_scratch *sc, rx_binary_op op, rx_tensor *a, double s, int scalar_first);
+rx_tensor *rx_ag_where(rx_ag_scratch *sc, rx_tensor *cond, rx_tensor *a, rx_tensor *b);
+rx_tensor *rx_ag_cast(rx_ag_scratch *sc, rx_tensor *a, rx_dtype dtype); /* a itself if same */
+rx_tensor *rx_ag_reshape(rx_ag_scratch *sc, rx_tensor *a, int ndim, const int64_t *shape);
+rx_tensor *rx_ag_reduce_to(rx_ag_scratch *sc, rx_tensor *g, int ndim, const int64_t *shape); /* sum_to */
+rx_tensor *rx_ag_const(rx_ag_scratch *sc, rx_tensor *like, double value); /* 0-d, like's dtype */
+/* f32 for f16 and bf16 (backward formulas run in f32 for them), else dtype. */
+rx_dtype rx_ag_compute_dtype(rx_dtype dtype);
+/* *out = a new reference to t when no step failed. */
+void rx_ag_give(rx_ag_scratch *sc, rx_tensor *t, rx_tensor **out);
+/* Releases everything the scratch holds; returns the first failure or RX_OK. */
+rx_status rx_ag_end(rx_ag_scratch *sc);
+/* The end of a recording wrapper: s is the status of the steps after rx_node_new (saving, ...).
+ * RX_OK: rx_node_finish(n, n_outputs, outputs); otherwise releases n (may be NULL) and the outputs
+ * (set to NULL) and returns s. */
+rx_status rx_ag_attach(rx_node *n, rx_status s, int n_outputs, rx_tensor **outputs);
 
 /* Version counter of a tensor's storage (bumped by every in-place write). */
 int64_t rx_tensor_version(const rx_tensor *t);

@@ -174,10 +174,10 @@ rx_status rx_node_new(const char *name, rx_backward_fn backward, int n_inputs, r
     n->n_outputs = n_outputs;
     for (int i = 0; i < n_inputs; i++) {
         rx_tensor *t = inputs[i];
+        if (t) info_of(t, &n->in_info[i]); /* every input's geometry: cat's backward needs all of them */
         if (!t || !rx_ag_requires_grad(t)) continue;
         rx_ag_meta *m = meta_of(t);
         n->needs_grad[i] = true;
-        info_of(t, &n->in_info[i]);
         if (m->grad_fn) {
             rx_node_retain(m->grad_fn);
             n->next[i].node = m->grad_fn;
@@ -276,7 +276,7 @@ rx_status rx_node_finish(rx_node *n, int n_outputs, rx_tensor **outputs)
 {
     rx_status s = RX_OK;
     for (int k = 0; k < n_outputs && s == RX_OK; k++) {
-        rx_ag_meta *m;
+        rx_ag_meta *m = NULL;
         s = meta_get(outputs[k], &m);
         if (s != RX_OK) break;
         info_of(outputs[k], &n->out_info[k]);
@@ -390,7 +390,7 @@ static rx_status accumulate(rx_tensor **slot, rx_tensor *g)
 
 static rx_status accumulate_leaf(rx_tensor *leaf, rx_tensor *g)
 {
-    rx_ag_meta *m;
+    rx_ag_meta *m = NULL;
     RX_TRY(meta_get(leaf, &m));
     if (!m->grad) {
         /* .grad must be private (optimizers and clipping update it in place): keep g only when

@@ -76,6 +76,136 @@ typedef struct rx_backend {
      * Philox counter (offset + i) under key `seed`; see core/philox.h for the exact mapping. */
     rx_status (*random)(int kind, rx_tensor *out, uint64_t seed, uint64_t offset, double p0,
                         double p1);
+
+    /* ---- fused neural-network kernels (forward and backward) ----
+     * Common rules: "float" means f32, f64, f16 or bf16, and every float operand of one call has
+     * one dtype unless the entry says otherwise. Arithmetic runs in f32 or better (f64 for f64
+     * tensors; f16/bf16 values are computed in f32). A "stat" tensor (rstd, mean, lse, probs) is
+     * contiguous f32, or f64 when the inputs are f64. Sums over rows (weight and bias gradients,
+     * loss means) are taken in a fixed order, so results do not depend on the number of threads.
+     * Scalar gradients `grad` of losses are 0-d tensors of the loss's dtype. */
+
+    /* out[j] = sum_i a[i, j]: a (M, N) float with any strides; out (N) contiguous, a's dtype. */
+    rx_status (*col_sum)(rx_tensor *out, const rx_tensor *a);
+    /* out[n] = weight[ids[n]]: weight (V, C) any dtype with unit stride on C (row stride free);
+     * ids (N) contiguous i32/i64 with entries in [0, V) (checked by ops/); out (N, C)
+     * contiguous, weight's dtype. */
+    rx_status (*embedding)(rx_tensor *out, const rx_tensor *weight, const rx_tensor *ids);
+    /* dweight (V, C) contiguous float, every row written: row v is the sum, in increasing n, of
+     * the rows g[n] with ids[n] == v, and zero when no id is v or v == padding_idx (-1: none);
+     * g (N, C) contiguous of dweight's dtype; ids as for embedding. */
+    rx_status (*embedding_bwd)(rx_tensor *dweight, const rx_tensor *g, const rx_tensor *ids,
+                               int64_t padding_idx);
+    /* RMSNorm of rows: x (M, C) contiguous float; w (C) contiguous; out (M, C) contiguous;
+     * out = x * rstd * w with rstd = 1 / sqrt(mean(x^2) + eps); rstd (M) stat, or NULL. */
+    rx_status (*rmsnorm)(rx_tensor *out, rx_tensor *rstd, const rx_tensor *x, const rx_tensor *w,
+                         double eps);
+    /* Gradients of rmsnorm for g (M, C) contiguous: dx (M, C) and dw (C) contiguous, either
+     * NULL when not wanted; x, w and rstd as given to / written by the forward. */
+    rx_status (*rmsnorm_bwd)(rx_tensor *dx, rx_tensor *dw, const rx_tensor *g, const rx_tensor *x,
+                             const rx_tensor *w, const rx_tensor *rstd);
+    /* LayerNorm of rows (biased variance): x (M, C) contiguous float; w, b (C) contiguous or
+     * NULL (ones, zeros); out (M, C) contiguous = (x - mean) * rstd * w + b with rstd =
+     * 1 / sqrt(var + eps); mean and rstd (M) stats, or NULL. */
+    rx_status (*layernorm)(rx_tensor *out, rx_tensor *mean, rx_tensor *rstd, const rx_tensor *x,
+                           const rx_tensor *w, const rx_tensor *b, double eps);
+    /* Gradients of layernorm for g (M, C) contiguous: dx (M, C), dw (C), db (C) contiguous,
+     * each NULL when not wanted; w may be NULL (ones); mean and rstd as the forward wrote. */
+    rx_status (*layernorm_bwd)(rx_tensor *dx, rx_tensor *dw, rx_tensor *db, const rx_tensor *g,
+                               const rx_tensor *x, const rx_tensor *w, const rx_tensor *mean,
+                               const rx_tensor *rstd);
+    /* Rotary tables: positions (P) contiguous i32/i64; inv_freq (D/2) contiguous f32/f64; cos
+     * and sin (P, D) contiguous float: angle[p, j] = positions[p] * inv_freq[j mod D/2], computed
+     * as an f32 product (positions rounded to f32) for f32 inv_freq and in f64 for f64, then
+     * cos/sin evaluated in f64 and rounded to the tables' dtype. */
+    rx_status (*rope_tables)(rx_tensor *cos, rx_tensor *sin, const rx_tensor *positions,
+                             const rx_tensor *inv_freq);
+    /* Rotary embedding, rotate-half layout: x (B, H, T, D) float with any strides, D even; cos,
+     * sin (Bc, T, D) contiguous with Bc 1 or B (broadcast over batch); out (B, H, T, D)
+     * contiguous. With h = D/2, j < h: out[j] = x[j] cos[j] - x[j+h] sin[j] and out[j+h] =
+     * x[j+h] cos[j+h] + x[j] sin[j+h]. transpose != 0 applies the transposed map instead (the
+     * backward): out[j] = x[j] cos[j] + x[j+h] sin[j+h], out[j+h] = x[j+h] cos[j+h] - x[j] sin[j]. */
+    rx_status (*rope)(rx_tensor *out, const rx_tensor *x, const rx_tensor *cos, const rx_tensor *sin,
+                      int transpose);
+    /* Attention: q (B, H, T, D), k and v (B, G, S, D) with H % G == 0 (head h reads kv head
+     * h / (H / G)), each with unit stride on D and a stride >= D on T/S (batch and head strides
+     * free); out (B, H, T, D) contiguous. Key s is visible to query t unless key_padding[b, s]
+     * is false (key_padding (B, S) contiguous bool, or NULL) or causal and s > t + S - T.
+     * scores = q k^T * scale + mask, where mask (B, H, T, S) float of q's dtype has any strides
+     * (0 for broadcast dims) or is NULL. Each row's softmax over its visible keys is written to
+     * probs (B, H, T, S) stat (0 at invisible keys; a row with no visible key, or whose visible
+     * scores are all -inf, is all zeros). With dropout_p in (0, 1), probability (b, h, t, s) is
+     * zeroed when Philox counter offset + ((b H + h) T + t) S + s under `seed` gives a
+     * bernoulli(dropout_p) one (core/philox.h) and the others are scaled by 1 / (1 - p); probs
+     * keeps the values before dropout. out = dropped probs @ v. */
+    rx_status (*attention)(rx_tensor *out, rx_tensor *probs, const rx_tensor *q, const rx_tensor *k,
+                           const rx_tensor *v, const rx_tensor *key_padding, const rx_tensor *mask,
+                           int causal, double scale, double dropout_p, uint64_t seed, uint64_t offset);
+    /* Gradients of attention for g (B, H, T, D) (layout as q): dq (B, H, T, D), dk and dv
+     * (B, G, S, D) contiguous, each NULL when not wanted (dk, dv sum over the heads of a group
+     * in increasing h); q, k, v, probs, scale and the dropout arguments as in the forward. */
+    rx_status (*attention_bwd)(rx_tensor *dq, rx_tensor *dk, rx_tensor *dv, const rx_tensor *g,
+                               const rx_tensor *q, const rx_tensor *k, const rx_tensor *v,
+                               const rx_tensor *probs, double scale, double dropout_p, uint64_t seed,
+                               uint64_t offset);
+    /* out = silu(gate) * up; all contiguous float of one shape. */
+    rx_status (*swiglu)(rx_tensor *out, const rx_tensor *gate, const rx_tensor *up);
+    /* dgate = g * up * sigmoid(gate) * (1 + gate * (1 - sigmoid(gate))), dup = g * silu(gate);
+     * all contiguous of one shape; dgate or dup may be NULL. */
+    rx_status (*swiglu_bwd)(rx_tensor *dgate, rx_tensor *dup, const rx_tensor *g, const rx_tensor *gate,
+                            const rx_tensor *up);
+    /* out[i] = x[i] / (1 - p), or 0 when Philox counter offset + i under `seed` gives a
+     * bernoulli(p) one (core/philox.h); i is the row-major index; x and out contiguous float of
+     * one shape, out may be x; 0 < p < 1. The same call on the gradient is the backward. */
+    rx_status (*dropout)(rx_tensor *out, const rx_tensor *x, double p, uint64_t seed, uint64_t offset);
+    /* Cross-entropy: logits (N, V) contiguous float; targets (N) contiguous i32/i64 with entries
+     * in [0, V) or equal to ignore_index (checked by ops/); weights (N) contiguous of the logits'
+     * dtype or NULL (ones). lse (N) stat receives every row's log-sum-exp; loss (0-d, f32, f64
+     * for f64 logits) = sum_i w_i (lse_i - logits[i, t_i]) / sum_i w_i over the rows kept, and 0
+     * when that weight sum is 0 (e.g. every row ignored). */
+    rx_status (*cross_entropy)(rx_tensor *loss, rx_tensor *lse, const rx_tensor *logits,
+                               const rx_tensor *targets, const rx_tensor *weights, int64_t ignore_index);
+    /* dlogits (N, V) contiguous, logits' dtype = (softmax - onehot(t_i)) * w_i * grad / sum_w for
+     * kept rows, 0 for ignored rows (all 0 when sum_w == 0); grad 0-d of the loss's dtype; other
+     * arguments as in the forward. */
+    rx_status (*cross_entropy_bwd)(rx_tensor *dlogits, const rx_tensor *grad, const rx_tensor *logits,
+                                   const rx_tensor *targets, const rx_tensor *weights, const rx_tensor *lse,
+                                   int64_t ignore_index);
+    /* loss (0-d, x's dtype) = mean of max(x, 0) - x t + log1p(exp(-|x|)); x, t contiguous float
+     * of one shape. */
+    rx_status (*bce_with_logits)(rx_tensor *loss, const rx_tensor *x, const rx_tensor *t);
+    /* dx = (sigmoid(x) - t) * grad / n, dt = -x * grad / n (either NULL); all contiguous. */
+    rx_status (*bce_with_logits_bwd)(rx_tensor *dx, rx_tensor *dt, const rx_tensor *grad, const rx_tensor *x,
+                                     const rx_tensor *t);
+    /* loss (0-d, a's dtype) = mean of (a - b)^2; a, b contiguous float of one shape. */
+    rx_status (*mse)(rx_tensor *loss, const rx_tensor *a, const rx_tensor *b);
+    /* da = 2 (a - b) * grad / n, db = -da (either NULL); all contiguous. */
+    rx_status (*mse_bwd)(rx_tensor *da, rx_tensor *db, const rx_tensor *grad, const rx_tensor *a,
+                         const rx_tensor *b);
+
+    /* ---- optimizer kernels ---- */
+    /* Every tensor handed to these is contiguous and on this device, and no written tensor
+     * overlaps another (ops/optim.c checks and stages). Tensors with 0 elements may appear. */
+
+    /* One AdamW step (torch.optim.AdamW) over all n parameters in one pass. params[i] and
+     * grads[i]: one float dtype and shape; exp_avg[i], exp_avg_sq[i]: f32 of that shape. With
+     * t = opts->step >= 1: p *= 1 - lr*wd; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+     * p -= lr / (1-b1^t) * m / (sqrt(v) / sqrt(1-b2^t) + eps). Math in f32 (f16/bf16 params are
+     * read into f32 and rounded back), in f64 for f64 params. opts already range-checked. */
+    rx_status (*adamw_step)(int n, rx_tensor *const *params, rx_tensor *const *grads, rx_tensor *const *exp_avg,
+                            rx_tensor *const *exp_avg_sq, const rx_adamw_opts *opts);
+    /* One SGD step (torch.optim.SGD): d = g + wd p; with momentum != 0, b = d on the first step
+     * else b = momentum b + (1 - dampening) d, and d = nesterov ? d + momentum b : b; then
+     * p -= lr d. bufs is NULL when momentum == 0, else bufs[i] has the param's shape and is f32
+     * or the param's dtype (b is used as stored). Math as for adamw_step. */
+    rx_status (*sgd_step)(int n, rx_tensor *const *params, rx_tensor *const *grads, rx_tensor *const *bufs,
+                          double lr, double momentum, double dampening, double weight_decay, int nesterov,
+                          int first_step);
+    /* out[i] = sum of squares of tensors[i] (float dtypes), accumulated in double over fixed
+     * chunks combined in chunk order: the result depends on the data only, not on threads. */
+    rx_status (*sum_squares)(int n, rx_tensor *const *tensors, double *out);
+    /* tensors[i] *= s in place (float dtypes); f32 math for f32/f16/bf16, f64 for f64. */
+    rx_status (*scale)(int n, rx_tensor *const *tensors, double s);
 } rx_backend;
 
 /* Kinds for rx_backend.random (p0, p1 meaning in brackets). */

@@ -26,8 +26,8 @@
 static const char word_breaks[] = " \t\n\"\\'`@$><=;|&{}(),+-*/%^#~[]!?";
 
 static const char *const keywords[] = {
-    "and", "break", "do", "else", "elseif", "end", "false", "for", "function", "goto", "if",
-    "in", "local", "nil", "not", "or", "repeat", "return", "then", "true", "until", "while",
+    "and", "break", "do",  "else", "elseif", "end",    "false",  "for",  "function", "goto",  "if",
+    "in",  "local", "nil", "not",  "or",     "repeat", "return", "then", "true",     "until", "while",
 };
 
 static lua_State *complete_state;
@@ -227,6 +227,6 @@ void rx_cli_complete_init(lua_State *L)
     complete_state = L;
     rl_readline_name = "recx";
     rl_attempted_completion_function = attempt_completion;
-    rl_completer_word_break_characters = word_breaks;
-    rl_basic_word_break_characters = word_breaks;
+    rl_completer_word_break_characters = (char *)word_breaks; /* char * before readline 8 */
+    rl_basic_word_break_characters = (char *)word_breaks;
 }

@@ -34,7 +34,7 @@ typedef struct cli_opts {
     int interactive; /* -i */
     int version;
     int help;
-    int exit_code;   /* set by run_main */
+    int exit_code; /* set by run_main */
 } cli_opts;
 
 const char *rx_cli_version_line(void)
@@ -45,8 +45,8 @@ const char *rx_cli_version_line(void)
     int words = 0;
     size_t len = 0;
     while (config[len] && !(config[len] == ' ' && ++words == 2)) len++;
-    snprintf(line, sizeof line, "recx %s (%s, %.*s %s, CUDA %s)", rx_version(), LUA_RELEASE,
-             (int)len, config, openblas_get_corename(), CUDA_STATE);
+    snprintf(line, sizeof line, "recx %s (%s, %.*s %s, CUDA %s)", rx_version(), LUA_RELEASE, (int)len, config,
+             openblas_get_corename(), CUDA_STATE);
     return line;
 }
 
@@ -88,9 +88,9 @@ static void print_help(void)
            "  Ctrl-C    interrupt the running statement (Lua code and long recx ops), or clear\n"
            "            the line being typed\n"
            "  Ctrl-D    exit (status 0)\n"
-           "When stdin is not a terminal the REPL reads plain lines (no editing, history or\n"
-           "completion) and still prints its prompts on stdout, so it can be driven through a\n"
-           "pipe; SIGINT interrupts the running statement there too.\n"
+           "When stdin or stdout is not a terminal the REPL reads plain lines (no editing,\n"
+           "history or completion) and still prints its prompts on stdout, so it can be driven\n"
+           "through a pipe; SIGINT interrupts the running statement there too.\n"
            "In a script, Ctrl-C raises \"interrupted!\" (exit status 1); a Ctrl-C 2 s or more after\n"
            "one that has not taken effect (a C call that does not return) ends recx at once.\n"
            "\n"

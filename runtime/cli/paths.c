@@ -73,8 +73,7 @@ int rx_cli_lua_dir(char *buf, size_t size)
     exe_dir(bin, sizeof bin);
     if (bin[0]) {
         snprintf(probe, sizeof probe, "%s/../CMakeCache.txt", bin);
-        if (is_file(probe) && is_dir(RECX_SOURCE_LUA_DIR))
-            return choose(buf, size, RECX_SOURCE_LUA_DIR);
+        if (is_file(probe) && is_dir(RECX_SOURCE_LUA_DIR)) return choose(buf, size, RECX_SOURCE_LUA_DIR);
         snprintf(probe, sizeof probe, "%s/../share/recx/lua", bin);
         if (is_dir(probe) && realpath(probe, resolved)) return choose(buf, size, resolved);
     }

@@ -2,9 +2,9 @@
  *
  * Owns: reading lines, gathering them into chunks, compiling and running the chunks, printing
  * their values or errors, and the history file.
- *   - On a terminal, lines come from GNU readline's callback interface, driven by pselect so
- *     that a Ctrl-C at the prompt (SIGINT, which only raises a flag there) clears the line and
- *     any pending continuation lines. History is kept in ~/.recx_history (mode 0600, the last
+ *   - When stdin and stdout are terminals, lines come from GNU readline's callback interface,
+ *     driven by pselect so that a Ctrl-C at the prompt (SIGINT, which only raises a flag
+ *     there) clears the line and any pending continuation lines. History is kept in ~/.recx_history (mode 0600, the last
  *     HISTORY_MAX entries); failing to read or write it is not an error.
  *   - Otherwise (a pipe, a file) lines are read plainly and the prompts are still printed on
  *     stdout, so whoever drives the REPL sees when an entry was consumed.
@@ -286,7 +286,7 @@ int rx_cli_repl(lua_State *L)
     repl r;
     memset(&r, 0, sizeof r);
     r.L = L;
-    r.tty = isatty(STDIN_FILENO);
+    r.tty = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO); /* readline echoes to stdout */
     printf("%s\n", rx_cli_version_line());
     printf("Tab completes, Ctrl-C interrupts, Ctrl-D exits; =expr prints values; `recx` is loaded.\n");
     fflush(stdout);

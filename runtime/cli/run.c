@@ -23,11 +23,11 @@
 
 volatile sig_atomic_t rx_cli_sigint_flag;
 
-static lua_State *volatile run_state;  /* the state whose hook a Ctrl-C sets */
+static lua_State *volatile run_state; /* the state whose hook a Ctrl-C sets */
 static volatile sig_atomic_t sigint_mode = RX_CLI_SIGINT_SCRIPT;
 static volatile sig_atomic_t interrupt_pending; /* a Ctrl-C not yet followed by the call's end */
 static struct timespec interrupt_at;            /* when that Ctrl-C came */
-static struct sigaction prompt_saved;  /* the handler the REPL's handler replaced */
+static struct sigaction prompt_saved;           /* the handler the REPL's handler replaced */
 static int prompt_installed;
 
 void rx_cli_set_sigint_mode(rx_cli_sigint_mode mode) { sigint_mode = mode; }

@@ -6,6 +6,9 @@
 #include "core.h"
 #include "../backend/backend.h"
 #include "../cpu/cpu_kernels.h"
+#ifdef RECX_WITH_CUDA
+#include "../cuda/cuda_kernels.h"
+#endif
 
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -49,11 +52,17 @@ void rx_mem_get_stats(rx_device_type device, rx_mem_stats *out)
     out->total_allocs = atomic_load(&c->total_allocs);
     out->live_tensors = atomic_load(&live_tensors);
     out->cached_bytes = device == RX_CPU ? rx_cpu_cached_bytes() : 0;
+#ifdef RECX_WITH_CUDA
+    if (device == RX_CUDA) out->cached_bytes = rx_cuda_cached_bytes();
+#endif
 }
 
 void rx_mem_empty_cache(rx_device_type device)
 {
     if (device == RX_CPU) rx_cpu_empty_cache();
+#ifdef RECX_WITH_CUDA
+    if (device == RX_CUDA) rx_cuda_empty_cache();
+#endif
 }
 
 void rx_mem_reset_peak(rx_device_type device)

@@ -37,5 +37,83 @@ rx_status rx_cpu_gather(rx_tensor *out, const rx_tensor *a, int dim, const rx_te
 rx_status rx_cpu_scatter_add(rx_tensor *out, int dim, const rx_tensor *index, const rx_tensor *src);
 /* random.c */
 rx_status rx_cpu_random(int kind, rx_tensor *out, uint64_t seed, uint64_t offset, double p0, double p1);
+/* nn_*.c: fused neural-network kernels */
+/* nn_linear.c */
+rx_status rx_cpu_col_sum(rx_tensor *out, const rx_tensor *a);
+rx_status rx_cpu_embedding(rx_tensor *out, const rx_tensor *weight, const rx_tensor *ids);
+rx_status rx_cpu_embedding_bwd(rx_tensor *dweight, const rx_tensor *g, const rx_tensor *ids, int64_t padding_idx);
+/* nn_norm.c */
+rx_status rx_cpu_rmsnorm(rx_tensor *out, rx_tensor *rstd, const rx_tensor *x, const rx_tensor *w, double eps);
+rx_status rx_cpu_rmsnorm_bwd(rx_tensor *dx, rx_tensor *dw, const rx_tensor *g, const rx_tensor *x, const rx_tensor *w,
+                             const rx_tensor *rstd);
+rx_status rx_cpu_layernorm(rx_tensor *out, rx_tensor *mean, rx_tensor *rstd, const rx_tensor *x, const rx_tensor *w,
+                           const rx_tensor *b, double eps);
+rx_status rx_cpu_layernorm_bwd(rx_tensor *dx, rx_tensor *dw, rx_tensor *db, const rx_tensor *g, const rx_tensor *x,
+                               const rx_tensor *w, const rx_tensor *mean, const rx_tensor *rstd);
+/* nn_rope.c */
+rx_status rx_cpu_rope_tables(rx_tensor *cos, rx_tensor *sin, const rx_tensor *positions, const rx_tensor *inv_freq);
+rx_status rx_cpu_rope(rx_tensor *out, const rx_tensor *x, const rx_tensor *cos, const rx_tensor *sin, int transpose);
+/* nn_attention.c */
+rx_status rx_cpu_attention(rx_tensor *out, rx_tensor *probs, const rx_tensor *q, const rx_tensor *k, const rx_tensor *v,
+                           const rx_tensor *key_padding, const rx_tensor *mask, int causal, double scale,
+                           double dropout_p, uint64_t seed, uint64_t offset);
+rx_status rx_cpu_attention_bwd(rx_tensor *dq, rx_tensor *dk, rx_tensor *dv, const rx_tensor *g, const rx_tensor *q,
+                               const rx_tensor *k, const rx_tensor *v, const rx_tensor *probs, double scale,
+                               double dropout_p, uint64_t seed, uint64_t offset);
+/* nn_pointwise.c */
+rx_status rx_cpu_swiglu(rx_tensor *out, const rx_tensor *gate, const rx_tensor *up);
+rx_status rx_cpu_swiglu_bwd(rx_tensor *dgate, rx_tensor *dup, const rx_tensor *g, const rx_tensor *gate,
+                            const rx_tensor *up);
+rx_status rx_cpu_dropout(rx_tensor *out, const rx_tensor *x, double p, uint64_t seed, uint64_t offset);
+/* nn_loss.c */
+rx_status rx_cpu_cross_entropy(rx_tensor *loss, rx_tensor *lse, const rx_tensor *logits, const rx_tensor *targets,
+                               const rx_tensor *weights, int64_t ignore_index);
+rx_status rx_cpu_cross_entropy_bwd(rx_tensor *dlogits, const rx_tensor *grad, const rx_tensor *logits,
+                                   const rx_tensor *targets, const rx_tensor *weights, const rx_tensor *lse,
+                                   int64_t ignore_index);
+rx_status rx_cpu_bce_with_logits(rx_tensor *loss, const rx_tensor *x, const rx_tensor *t);
+rx_status rx_cpu_bce_with_logits_bwd(rx_tensor *dx, rx_tensor *dt, const rx_tensor *grad, const rx_tensor *x,
+                                     const rx_tensor *t);
+rx_status rx_cpu_mse(rx_tensor *loss, const rx_tensor *a, const rx_tensor *b);
+rx_status rx_cpu_mse_bwd(rx_tensor *da, rx_tensor *db, const rx_tensor *grad, const rx_tensor *a, const rx_tensor *b);
+/* Element access of the nn kernels: value i of a float array of dtype dt, in double. Branches
+ * on a loop-invariant dtype, which the compiler hoists out of the loops. */
+static inline double rx_nn_ld(const void *p, int64_t i, rx_dtype dt)
+{
+    switch (dt) {
+    case RX_F32: return ((const float *)p)[i];
+    case RX_F64: return ((const double *)p)[i];
+    case RX_F16: return rx_f16_to_f32(((const uint16_t *)p)[i]);
+    default: return rx_bf16_to_f32(((const uint16_t *)p)[i]);
+    }
+}
+static inline void rx_nn_st(void *p, int64_t i, rx_dtype dt, double v)
+{
+    switch (dt) {
+    case RX_F32: ((float *)p)[i] = (float)v; break;
+    case RX_F64: ((double *)p)[i] = v; break;
+    case RX_F16: ((uint16_t *)p)[i] = rx_f32_to_f16((float)v); break;
+    default: ((uint16_t *)p)[i] = rx_f32_to_bf16((float)v); break;
+    }
+}
+/* Fixed-order column sums (weight and bias gradients): the M rows are cut into chunks whose size
+ * depends only on M (at least 64 rows, at most 256 chunks); each chunk's partial sums (double,
+ * one row of n per chunk) are formed in parallel, then rx_nn_sum_chunks adds them chunk by chunk
+ * in order into out (n values of dtype dt). */
+static inline int64_t rx_nn_chunk_rows(int64_t m)
+{
+    int64_t rows = (m + 255) / 256;
+    return rows < 64 ? 64 : rows;
+}
+void rx_nn_sum_chunks(const double *partials, int64_t nchunks, int64_t n, void *out, rx_dtype dt);
+
+/* optim.c: optimizer kernels */
+rx_status rx_cpu_adamw_step(int n, rx_tensor *const *params, rx_tensor *const *grads, rx_tensor *const *exp_avg,
+                            rx_tensor *const *exp_avg_sq, const rx_adamw_opts *opts);
+rx_status rx_cpu_sgd_step(int n, rx_tensor *const *params, rx_tensor *const *grads, rx_tensor *const *bufs,
+                          double lr, double momentum, double dampening, double weight_decay, int nesterov,
+                          int first_step);
+rx_status rx_cpu_sum_squares(int n, rx_tensor *const *tensors, double *out);
+rx_status rx_cpu_scale(int n, rx_tensor *const *tensors, double s);
 
 #endif /* RECX_CPU_KERNELS_H */

@@ -274,6 +274,96 @@ const char *rx_grad_fn_name(const rx_tensor *t);    /* e.g. "MatmulBackward", NU
 int rx_grad_enabled(void);
 int rx_set_grad_enabled(int enabled); /* per thread; returns the previous state */
 
+/* ---- neural-network ops (fused, differentiable, one graph node each) ------------------------
+ * Shapes: B batch, T query positions, S key positions, H query heads, G key/value heads (H % G
+ * == 0), D head dim, C channels, V vocabulary, N rows. */
+/* y = x W^T + b: x (..., in), w (out, in), b (out) or NULL -> (..., out). */
+rx_status rx_linear(rx_tensor *x, rx_tensor *w, rx_tensor *b, rx_tensor **out);
+/* Rows of weight (V, C) at ids (any shape, i32/i64, entries in [0, V)) -> (ids..., C). Ids equal
+ * to padding_idx (-1: none) receive no gradient. The weight gradient is accumulated in a fixed
+ * order (deterministic). */
+rx_status rx_embedding(rx_tensor *weight, rx_tensor *ids, int64_t padding_idx, rx_tensor **out);
+/* Over the last dim C: y = x / sqrt(mean(x^2) + eps) * w; w (C). Statistics in f32 or f64. */
+rx_status rx_rmsnorm(rx_tensor *x, rx_tensor *w, double eps, rx_tensor **out);
+/* Over the last dim C: y = (x - mean) / sqrt(var + eps) * w + b (biased var); w, b (C) or NULL. */
+rx_status rx_layernorm(rx_tensor *x, rx_tensor *w, rx_tensor *b, double eps, rx_tensor **out);
+/* Rotary tables in the Hugging Face layout (rotate-half): for positions p (T) or (B, T) (i32/i64)
+ * and inverse frequencies inv_freq (D/2) (f32/f64), cos and sin are (T, D) or (B, T, D) with
+ * angle[.., j] = p * inv_freq[j mod D/2]. Not differentiable. */
+rx_status rx_rope_tables(rx_tensor *positions, rx_tensor *inv_freq, rx_dtype dtype, rx_tensor **cos,
+                         rx_tensor **sin);
+/* inv_freq[j] = theta^(-2j/D), j < D/2 (f32). */
+rx_status rx_rope_inv_freq(int64_t head_dim, double theta, rx_tensor **out);
+/* y = x * cos + rotate_half(x) * sin, rotate_half([x1, x2]) = [-x2, x1] (halves of D).
+ * x (B, H, T, D); cos, sin (T, D) or (B, T, D). */
+rx_status rx_rope(rx_tensor *x, rx_tensor *cos, rx_tensor *sin, rx_tensor **out);
+
+typedef struct rx_attention_opts {
+    int causal;                 /* query t sees keys s <= t + (S - T) */
+    double scale;               /* 0: 1/sqrt(D) */
+    rx_tensor *key_padding;     /* (B, S) bool, true = key may be attended, or NULL */
+    rx_tensor *additive_mask;   /* (B or 1, H or 1, T, S) float added to the scores, or NULL */
+    double dropout_p;           /* on the attention probabilities; 0 in eval */
+    rx_generator *generator;    /* for dropout; NULL: the default generator */
+} rx_attention_opts;
+/* softmax(q k^T * scale + masks) v with grouped-query heads: q (B, H, T, D), k and v (B, G, S,
+ * D) -> (B, H, T, D). A query whose keys are all masked out gets a uniform distribution over
+ * them when the masking is additive (SASRec's -10000 convention) and zeros when it is boolean. */
+rx_status rx_attention(rx_tensor *q, rx_tensor *k, rx_tensor *v, const rx_attention_opts *opts, rx_tensor **out);
+/* silu(gate) * up, same shapes. */
+rx_status rx_swiglu(rx_tensor *gate, rx_tensor *up, rx_tensor **out);
+/* Zeroes each element with probability p and scales the rest by 1/(1-p) when training; the
+ * identity (a new reference to x) otherwise. The mask is regenerated from the generator's
+ * counters in backward, never stored. */
+rx_status rx_dropout(rx_tensor *x, double p, int training, rx_generator *gen, rx_tensor **out);
+/* Mean cross-entropy of logits (N, V) against targets (N) (i32/i64), skipping rows whose target
+ * is ignore_index; weights (N) (float) or NULL scales each row's loss and the mean divides by
+ * the sum of the weights of the rows kept. Returns a 0-d f32 (f64 for f64 logits). Log-sum-exp
+ * in f32 or better, never materialising probabilities twice. */
+rx_status rx_cross_entropy(rx_tensor *logits, rx_tensor *targets, int64_t ignore_index, rx_tensor *weights,
+                           rx_tensor **out);
+/* Mean binary cross-entropy with logits, numerically stable; same shapes. 0-d result. */
+rx_status rx_bce_with_logits(rx_tensor *logits, rx_tensor *targets, rx_tensor **out);
+/* Mean squared error; same shapes. 0-d result. */
+rx_status rx_mse(rx_tensor *pred, rx_tensor *target, rx_tensor **out);
+
+/* ---- optimizers (in place, under no graph; each call bumps the parameters' versions) -------- */
+typedef struct rx_adamw_opts {
+    double lr, beta1, beta2, eps, weight_decay;
+    int64_t step; /* 1-based step number, for bias correction */
+} rx_adamw_opts;
+/* For each i: decoupled weight decay p -= lr * wd * p, then Adam with bias correction. exp_avg
+ * and exp_avg_sq are f32 tensors shaped like the parameters (created by the caller with zeros).
+ * All lists have n entries; every parameter needs a gradient of its own shape and dtype. */
+rx_status rx_adamw_step(int n, rx_tensor *const *params, rx_tensor *const *grads, rx_tensor *const *exp_avg,
+                        rx_tensor *const *exp_avg_sq, const rx_adamw_opts *opts);
+/* SGD with momentum (torch semantics incl. dampening and nesterov); momentum_bufs[i] may be NULL
+ * when momentum == 0. Weight decay is added to the gradient (L2). */
+rx_status rx_sgd_step(int n, rx_tensor *const *params, rx_tensor *const *grads, rx_tensor *const *momentum_bufs,
+                      double lr, double momentum, double dampening, double weight_decay, int nesterov, int first_step);
+/* The global L2 norm of n tensors (accumulated in double). */
+rx_status rx_global_norm(int n, rx_tensor *const *tensors, double *out);
+/* t *= s in place for each of n tensors. */
+rx_status rx_scale_(int n, rx_tensor *const *tensors, double s);
+
+/* ---- safetensors ----------------------------------------------------------------------------- */
+typedef struct rx_safetensors rx_safetensors; /* an open, memory-mapped file */
+/* Validates the whole header (JSON, dtypes, shapes, offsets inside the file, no overlaps)
+ * before returning. Errors name the file and the tensor. */
+rx_status rx_safetensors_open(const char *path, rx_safetensors **out);
+void rx_safetensors_close(rx_safetensors *f); /* tensors already taken stay valid */
+int64_t rx_safetensors_count(const rx_safetensors *f);
+const char *rx_safetensors_name(const rx_safetensors *f, int64_t i); /* file order */
+/* A zero-copy CPU tensor viewing the mapping (it keeps the mapping alive). */
+rx_status rx_safetensors_get(rx_safetensors *f, const char *name, rx_tensor **out);
+const char *rx_safetensors_metadata(const rx_safetensors *f, const char *key); /* NULL if absent */
+int64_t rx_safetensors_metadata_count(const rx_safetensors *f);
+const char *rx_safetensors_metadata_key(const rx_safetensors *f, int64_t i);
+/* Writes tensors (CPU or not: copied to host) and string metadata atomically: a temporary file
+ * in the same folder, fsync, rename over `path`, fsync of the folder. */
+rx_status rx_safetensors_save(const char *path, int n, const char *const *names, rx_tensor *const *tensors,
+                              int n_meta, const char *const *meta_keys, const char *const *meta_values);
+
 #ifdef __cplusplus
 }
 #endif

@@ -8,5 +8,9 @@ int luaopen_recx_core(lua_State *L)
     lua_setfield(L, -2, "version");
     rxl_open_tensor(L);
     rxl_open_mem(L);
+    rxl_open_autograd(L);
+    rxl_open_optim(L);
+    rxl_open_safetensors(L);
+    rxl_open_nn(L);
     return 1;
 }

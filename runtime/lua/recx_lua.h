@@ -80,6 +80,10 @@ rx_generator *rxl_to_generator(lua_State *L, int idx); /* NULL when not a live g
  * table on top of the stack. */
 void rxl_open_tensor(lua_State *L);
 void rxl_open_mem(lua_State *L); /* mem.c: mem, num_threads, cuda */
+void rxl_open_autograd(lua_State *L); /* autograd.c: gradient methods of tensors, no_grad */
+void rxl_open_optim(lua_State *L);    /* optim.c: recx.core.optim, clock */
+void rxl_open_safetensors(lua_State *L); /* safetensors.c: recx.core.safetensors */
+void rxl_open_nn(lua_State *L);       /* nn.c: recx.core.nn (recx.nn.functional) */
 
 /* Function lists of the tensor binding files, assembled by rxl_open_tensor: `methods` are
  * reachable as t:NAME(...) and recx.tensor.NAME(t, ...); `functions` only as recx.tensor.NAME. */

@@ -47,4 +47,66 @@ rx_status rx_op_scatter_add(rx_tensor *a, int dim, rx_tensor *index, rx_tensor *
 rx_status rx_op_cat(int n, rx_tensor *const *tensors, int dim, rx_tensor **out);
 rx_status rx_op_stack(int n, rx_tensor *const *tensors, int dim, rx_tensor **out);
 
+/* ---- fused neural-network ops (ops/nn_*.c) ---------------------------------------------------
+ * Forward ops with a public counterpart have its contract; those named *_forward also return what
+ * their backward needs (each extra output pointer may be NULL). Backward ops take the upstream
+ * gradient g first and return new references through their output pointers; a NULL output
+ * pointer skips that gradient. "stat" tensors are f32, or f64 for f64 inputs. */
+rx_status rx_op_linear(rx_tensor *x, rx_tensor *w, rx_tensor *b, rx_tensor **out);
+/* dx = g w, dw = g^T x over all leading dims (one GEMM), db = column sums of g. */
+rx_status rx_op_linear_backward(rx_tensor *g, rx_tensor *x, rx_tensor *w, rx_tensor **dx, rx_tensor **dw,
+                                rx_tensor **db);
+rx_status rx_op_embedding(rx_tensor *weight, rx_tensor *ids, int64_t padding_idx, rx_tensor **out);
+/* The (num_embeddings, C) weight gradient of g (ids..., C). */
+rx_status rx_op_embedding_backward(rx_tensor *g, rx_tensor *ids, int64_t num_embeddings, int64_t padding_idx,
+                                   rx_tensor **dweight);
+/* rstd: (x's leading dims) stat. */
+rx_status rx_op_rmsnorm_forward(rx_tensor *x, rx_tensor *w, double eps, rx_tensor **out, rx_tensor **rstd);
+rx_status rx_op_rmsnorm_backward(rx_tensor *g, rx_tensor *x, rx_tensor *w, rx_tensor *rstd, rx_tensor **dx,
+                                 rx_tensor **dw);
+/* mean, rstd: (x's leading dims) stats. */
+rx_status rx_op_layernorm_forward(rx_tensor *x, rx_tensor *w, rx_tensor *b, double eps, rx_tensor **out,
+                                  rx_tensor **mean, rx_tensor **rstd);
+rx_status rx_op_layernorm_backward(rx_tensor *g, rx_tensor *x, rx_tensor *w, rx_tensor *mean, rx_tensor *rstd,
+                                   rx_tensor **dx, rx_tensor **dw, rx_tensor **db);
+rx_status rx_op_rope_inv_freq(int64_t head_dim, double theta, rx_tensor **out);
+rx_status rx_op_rope_tables(rx_tensor *positions, rx_tensor *inv_freq, rx_dtype dtype, rx_tensor **cos,
+                            rx_tensor **sin);
+rx_status rx_op_rope(rx_tensor *x, rx_tensor *cos, rx_tensor *sin, rx_tensor **out);
+/* The transposed rotation of g (the gradient of x). */
+rx_status rx_op_rope_backward(rx_tensor *g, rx_tensor *cos, rx_tensor *sin, rx_tensor **dx);
+/* probs: (B, H, T, S) stat, the probabilities before dropout; seed and offset: the Philox
+ * counters of the dropout mask (meaningful when opts->dropout_p > 0). opts may be NULL. */
+rx_status rx_op_attention_forward(rx_tensor *q, rx_tensor *k, rx_tensor *v, const rx_attention_opts *opts,
+                                  rx_tensor **out, rx_tensor **probs, uint64_t *seed, uint64_t *offset);
+/* scale: the resolved scale (never 0). */
+rx_status rx_op_attention_backward(rx_tensor *g, rx_tensor *q, rx_tensor *k, rx_tensor *v, rx_tensor *probs,
+                                   double scale, double dropout_p, uint64_t seed, uint64_t offset, rx_tensor **dq,
+                                   rx_tensor **dk, rx_tensor **dv);
+rx_status rx_op_swiglu(rx_tensor *gate, rx_tensor *up, rx_tensor **out);
+rx_status rx_op_swiglu_backward(rx_tensor *g, rx_tensor *gate, rx_tensor *up, rx_tensor **dgate, rx_tensor **dup);
+/* seed, offset: the mask's Philox counters (set when a mask was drawn: training, 0 < p < 1). */
+rx_status rx_op_dropout_forward(rx_tensor *x, double p, int training, rx_generator *gen, rx_tensor **out,
+                                uint64_t *seed, uint64_t *offset);
+/* g with the forward's mask (0 < p < 1) applied; zeros for p == 1. */
+rx_status rx_op_dropout_backward(rx_tensor *g, double p, uint64_t seed, uint64_t offset, rx_tensor **dx);
+/* lse: (N) stat, each row's log-sum-exp. */
+rx_status rx_op_cross_entropy_forward(rx_tensor *logits, rx_tensor *targets, int64_t ignore_index,
+                                      rx_tensor *weights, rx_tensor **out, rx_tensor **lse);
+rx_status rx_op_cross_entropy_backward(rx_tensor *g, rx_tensor *logits, rx_tensor *targets, int64_t ignore_index,
+                                       rx_tensor *weights, rx_tensor *lse, rx_tensor **dlogits);
+rx_status rx_op_bce_with_logits(rx_tensor *logits, rx_tensor *targets, rx_tensor **out);
+rx_status rx_op_bce_with_logits_backward(rx_tensor *g, rx_tensor *logits, rx_tensor *targets, rx_tensor **dlogits,
+                                         rx_tensor **dtargets);
+rx_status rx_op_mse(rx_tensor *pred, rx_tensor *target, rx_tensor **out);
+rx_status rx_op_mse_backward(rx_tensor *g, rx_tensor *pred, rx_tensor *target, rx_tensor **dpred,
+                             rx_tensor **dtarget);
+/* Helpers of ops/nn_*.c (nn_common.c). rx_nn_check_shape: t (argument #argn of op, `field` naming
+ * an options field or NULL) has `ndim` dims of sizes `shape` (-1: any), else "op: argument #n:
+ * expected shape (2, *, 8), got (2, 3)". rx_nn_rows: a contiguous (M, C) view of t, C its last
+ * dim (1 for a 0-d t), M the product of the others. */
+rx_status rx_nn_check_shape(const char *op, int argn, const char *field, const rx_tensor *t, int ndim,
+                            const int64_t *shape);
+rx_status rx_nn_rows(rx_tensor *t, rx_tensor **out);
+
 #endif /* RECX_OPS_H */

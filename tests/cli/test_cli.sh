@@ -187,14 +187,23 @@ io.stdout:flush()
 local n = 0
 while true do n = n + 1 end
 EOF
+# watchdog PID SECONDS: kills PID with SIGKILL after SECONDS; sets $watchdog. Killing the
+# watchdog (SIGTERM) also ends its sleep, so no process is left holding the test's output.
+watchdog() {
+    (
+        trap 'kill "$s" 2> /dev/null; exit 0' TERM
+        sleep "$2" & s=$!
+        wait "$s" && kill -KILL "$1"
+    ) > /dev/null 2>&1 &
+    watchdog=$!
+}
 # start_spin: runs spin.lua in the background and waits until it spins. No timeout(1) around
 # recx: it forwards a signal itself, to the child and again to its group; a watchdog kills a
 # hung recx instead.
 start_spin() {
     "$RECX" "$TMP/spin.lua" > "$TMP/out" 2> "$TMP/err" &
     pid=$!
-    (sleep 60; kill -KILL "$pid") 2> /dev/null &
-    watchdog=$!
+    watchdog "$pid" 60
     for _ in $(seq 200); do grep -q spinning "$TMP/out" && break; sleep 0.05; done
 }
 stop_watchdog() { kill "$watchdog" 2> /dev/null; wait "$watchdog" 2> /dev/null; }

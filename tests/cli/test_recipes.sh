@@ -34,6 +34,7 @@ check_json() {
     local file=$1 checks=$2
     lua5.4 - "$file" > "$TMP/json_check" 2>&1 <<LUA
 local cjson = require "cjson"
+null = cjson.null -- for the checks: JSON null
 local f = assert(io.open(arg[1]))
 local ok, r = pcall(cjson.decode, f:read("a"))
 f:close()
@@ -71,8 +72,8 @@ if check_json "$TMP/ls/result.json" "
     loss fell              | r.initial_loss > 10 and r.final_loss < r.initial_loss / 1e4
     w error small          | r.w_error >= 0 and r.w_error < 0.1 and r.w_error_relative < 0.02
     norm of w* near 8      | r.w_error_relative > 0 and math.abs(r.w_error / r.w_error_relative - 8) < 3
-    seconds                | r.seconds >= 0 and r.seconds < 60
-    rate                   | r.steps_per_second >= 0
+    seconds                | r.seconds >= 0 and r.seconds < 60 and (r.seconds > 0) == (r.steps_per_second ~= null)
+    rate (null under 10 ms)| r.steps_per_second == null or r.steps_per_second > 0
     history starts at 0    | r.history[1].step == 0 and r.history[1].loss == r.initial_loss
     history ends at steps  | r.history[#r.history].step == 60 and r.history[#r.history].loss == r.final_loss
     history decreases      | (function() for i = 2, #r.history do if r.history[i].loss > r.history[i-1].loss then return false end end return #r.history >= 10 end)()

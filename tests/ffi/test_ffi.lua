@@ -36,7 +36,8 @@ local kept = {}
 for line in f:lines() do
   local is_preprocessor = line:match("^%s*#") ~= nil
   local is_guard = line:match('^%s*extern%s+"C"%s*{%s*$') ~= nil or line:match("^%s*}%s*$") ~= nil
-  if not is_preprocessor and not is_guard then kept[#kept + 1] = line end
+  -- a dropped line stays as an empty one, so ffi.cdef's "at line N" is the header's line N
+  kept[#kept + 1] = (is_preprocessor or is_guard) and "" or line
 end
 f:close()
 local decls = table.concat(kept, "\n")

@@ -16,7 +16,7 @@ watchdog=
 cleanup() {
     exec 3>&- 2> /dev/null
     [ -n "$pid" ] && kill -KILL "$pid" 2> /dev/null
-    [ -n "$watchdog" ] && kill "$watchdog" 2> /dev/null
+    [ -n "$watchdog" ] && kill "$watchdog" 2> /dev/null && wait "$watchdog"
     rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -47,13 +47,23 @@ wait_for() {
 # expect NAME PATTERN [N]: the test passes when PATTERN appears (N times).
 expect() { if wait_for "$2" "${3:-1}"; then ok "$1"; else not_ok "$1: no /$2/"; fi; }
 
+# watchdog PID SECONDS: kills PID with SIGKILL after SECONDS; sets $watchdog. Killing the
+# watchdog (SIGTERM) also ends its sleep, so no process is left holding the test's output.
+watchdog() {
+    (
+        trap 'kill "$s" 2> /dev/null; exit 0' TERM
+        sleep "$2" & s=$!
+        wait "$s" && kill -KILL "$1"
+    ) > /dev/null 2>&1 &
+    watchdog=$!
+}
+
 mkfifo "$TMP/in"
 # No timeout(1) around recx: it would forward SIGINT itself (to the child, then to its group).
 # A watchdog kills a hung REPL instead.
 "$RECX" < "$TMP/in" > "$OUT" 2>&1 &
 pid=$!
-(sleep 120; kill -KILL "$pid") 2> /dev/null &
-watchdog=$!
+watchdog "$pid" 120
 exec 3> "$TMP/in"
 
 expect "banner names recx and Lua" '^recx [0-9.]+ \(Lua 5\.4'

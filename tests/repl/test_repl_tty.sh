@@ -1,8 +1,9 @@
 #!/bin/bash
-# test_repl_tty.sh — the recx REPL in a real terminal (a detached tmux session): Tab
-# completion of fields (recx.ten<Tab>), globals and methods after ':', Ctrl-C at the prompt
-# clearing the line, Ctrl-C interrupting `while true do end`, the REPL running the next
-# statement, history kept in ~/.recx_history, and Ctrl-D exiting with status 0.
+# test_repl_tty.sh — the recx REPL in a real terminal (a detached tmux session): Tab completion
+# of fields (recx.ten<Tab>; recx.tensor.ze<Tab> once tensors exist), of globals and of methods
+# after ':'; Ctrl-C at the prompt clearing the line and pending continuation lines; Ctrl-C
+# interrupting `while true do end` and the REPL running the next statement; multi-line
+# statements; history kept in ~/.recx_history; Ctrl-D exiting with status 0.
 # Skipped (exit 0, with a visible line) when tmux is not installed.
 #
 # Usage: bash test_repl_tty.sh /path/to/recx   (ctest passes the built binary)
@@ -33,8 +34,14 @@ not_ok() {
 
 # screen: the pane's text, scrollback included.
 screen() { "${TMUX_CMD[@]}" capture-pane -p -J -S -200 -t recx 2> /dev/null; }
-# keys KEY...: tmux send-keys, then a short pause so each batch is read on its own.
+# keys KEY...: tmux key names (Tab, Enter, C-c), then a short pause.
 keys() { "${TMUX_CMD[@]}" send-keys -t recx "$@"; sleep 0.3; }
+# text TEXT [KEY...]: TEXT literally (so "end" is not the End key), then keys.
+text() {
+    "${TMUX_CMD[@]}" send-keys -t recx -l "$1"
+    shift
+    if [ $# -gt 0 ]; then keys "$@"; else sleep 0.3; fi
+}
 # wait_screen PATTERN [N]: waits (10 s at most) until N (default 1) screen lines match.
 wait_screen() {
     local want=${2:-1}
@@ -53,39 +60,53 @@ HOME=$TMP "${TMUX_CMD[@]}" new-session -d -s recx -x 120 -y 50 \
     "env HOME='$TMP' '$RECX'; echo \"recx-exit=\$?\"; sleep 60"
 expect "REPL starts in a terminal" '^recx> '
 
-keys 'recx.ten' Tab
+text 'recx.ten' Tab
 expect "recx.ten<Tab> completes to recx.tensor" '^recx> recx\.tensor'
 keys C-c
 expect "Ctrl-C at the prompt clears the line" '^recx> recx\.tensor.*\^C$'
 
-keys 'collectg' Tab
+if "$RECX" -e 'os.exit(type(recx.tensor.zeros) == "function" and 0 or 1)' > /dev/null 2>&1; then
+    text 'recx.tensor.ze' Tab
+    expect "recx.tensor.ze<Tab> completes to recx.tensor.zeros" '^recx> recx\.tensor\.zeros'
+    keys C-c
+else
+    echo "skipped: recx.tensor.zeros does not exist in this build"
+fi
+
+text 'collectg' Tab
 expect "a global completes" '^recx> collectgarbage'
 keys C-c
-keys 's = "abc"' Enter
-keys 'n = s:upp' Tab
-keys '()' Enter
-keys 'print(n .. "!")' Enter
+text 's = "abc"' Enter
+text 'n = s:upp' Tab
+text '()' Enter
+text 'print(n .. "!")' Enter
 expect "a method completes after ':'" '^ABC!$'
 
-keys 'print("never printed")'
+text 'print("never printed")'
 keys C-c
-keys 'print("after clear")' Enter
+text 'print("after clear")' Enter
 expect "the line after Ctrl-C runs" '^after clear$'
 if screen | grep -qE '^never printed$'; then not_ok "a cleared line does not run"; else ok "a cleared line does not run"; fi
 
 before=$(prompt_count)
-keys 'while true do end' Enter
+text 'while true do end' Enter
 sleep 0.7
 keys C-c
 expect "Ctrl-C interrupts a running loop" 'interrupted!'
 wait_screen '^recx> ' $((before + 1))
-keys 'print(40+2)' Enter
+text 'print(40+2)' Enter
 expect "the REPL goes on after the interrupt" '^42$'
 
-keys 'for i = 1, 2 do' Enter
+text 'for i = 1, 2 do' Enter
 expect "continuation prompt" '^  \.\.\.> '
-keys 'print("iteration " .. i)' Enter 'end' Enter
+text 'print("iteration " .. i)' Enter
+text 'end' Enter
 expect "multi-line statement in a terminal" '^iteration 2$'
+
+text 'for i = 1, 3 do' Enter
+keys C-c
+text 'print("continuation dropped")' Enter
+expect "Ctrl-C drops pending continuation lines" '^continuation dropped$'
 
 keys C-d
 expect "Ctrl-D exits with status 0" '^recx-exit=0$'

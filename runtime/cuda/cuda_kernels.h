@@ -1,0 +1,92 @@
+/* cuda_kernels.h — declarations of the CUDA backend: the per-device context, the caching
+ * allocator and the kernels that fill the CUDA rx_backend table.
+ *
+ * Owns: nothing but the list; each kernel lives in the cuda/ file named beside it and follows the
+ * contract of its entry in backend/backend.h. Plain C (included by core/storage.c, cuda/device.c
+ * and benchmarks); the .cu files add the device-side helpers of cuda_device.cuh.
+ *
+ * Streams: each device has one stream, created on first use (a blocking stream, so work on the
+ * legacy default stream of other code stays ordered with it). Every kernel and copy of recx on a
+ * device is queued on that stream; only copies to host memory wait for it.
+ */
+#ifndef RECX_CUDA_KERNELS_H
+#define RECX_CUDA_KERNELS_H
+
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#include "../backend/backend.h"
+
+#define RX_CUDA_MAX_DEVICES 16
+
+/* A device's state, created by rx_cuda_enter on first use and kept for the process. */
+typedef struct rx_cuda_ctx {
+    int device;
+    cudaStream_t stream;
+    cublasHandle_t cublas; /* created by the first matmul (rx_cuda_cublas) */
+    int sm_count;
+} rx_cuda_ctx;
+
+/* cuda_backend.cu */
+/* Makes `device` current on the calling thread, creates its context on first use, and fails
+ * (with the first message) once the device has seen a sticky error. Every entry point calls it. */
+rx_status rx_cuda_enter(int device, rx_cuda_ctx **ctx);
+rx_status rx_cuda_cublas(rx_cuda_ctx *ctx, cublasHandle_t *out);
+/* Records a sticky error (the context is unusable) of the current device with its message. */
+void rx_cuda_mark_sticky(int device, const char *message);
+const rx_backend *rx_cuda_backend_table(void);
+/* The stream recx queues work on for `device` (a cudaStream_t), or NULL when it cannot be made;
+ * for benchmarks and tests that time or order their own work against recx's. */
+void *rx_cuda_stream(int device);
+
+/* memory.cu: a caching allocator over cudaMalloc (see the file's header for the size classes) */
+rx_status rx_cuda_alloc(int64_t nbytes, int device_index, void **out);
+void rx_cuda_free(void *ptr, int64_t nbytes, int device_index);
+int64_t rx_cuda_cached_bytes(void); /* all devices */
+void rx_cuda_empty_cache(void);     /* all devices */
+typedef struct rx_cuda_mem_info {
+    int64_t allocated;     /* bytes of blocks handed out (rounded to their size class) */
+    int64_t cached;        /* bytes of free blocks kept for reuse */
+    int64_t peak_reserved; /* the highest allocated + cached seen */
+    int64_t device_mallocs; /* cudaMalloc calls made */
+    int64_t cache_hits;    /* allocations served from the cache */
+} rx_cuda_mem_info;
+void rx_cuda_memory_info(int device, rx_cuda_mem_info *out);
+
+/* copy_fill.cu */
+rx_status rx_cuda_copy(rx_tensor *dst, const rx_tensor *src);
+rx_status rx_cuda_fill(rx_tensor *t, double value);
+/* elementwise.cu */
+rx_status rx_cuda_unary(rx_unary_op op, rx_tensor *out, const rx_tensor *a);
+rx_status rx_cuda_binary(rx_binary_op op, rx_tensor *out, const rx_tensor *a, const rx_tensor *b);
+rx_status rx_cuda_binary_scalar(rx_binary_op op, rx_tensor *out, const rx_tensor *a, double s, int scalar_first);
+rx_status rx_cuda_clamp(rx_tensor *out, const rx_tensor *a, double lo, double hi);
+rx_status rx_cuda_where(rx_tensor *out, const rx_tensor *cond, const rx_tensor *a, const rx_tensor *b);
+/* reduce.cu */
+rx_status rx_cuda_reduce_rows(rx_reduce_op op, rx_tensor *out, rx_tensor *index, const rx_tensor *a);
+rx_status rx_cuda_cumsum_rows(rx_tensor *out, const rx_tensor *a);
+/* softmax.cu */
+rx_status rx_cuda_softmax_rows(rx_tensor *out, const rx_tensor *a, int log);
+/* sort.cu */
+rx_status rx_cuda_sort_rows(rx_tensor *values, rx_tensor *indices, const rx_tensor *a, int64_t k, int descending);
+/* matmul.cu */
+rx_status rx_cuda_matmul(rx_tensor *out, const rx_tensor *a, const rx_tensor *b);
+/* index.cu */
+rx_status rx_cuda_index_select(rx_tensor *out, const rx_tensor *a, int dim, const rx_tensor *index);
+rx_status rx_cuda_gather(rx_tensor *out, const rx_tensor *a, int dim, const rx_tensor *index);
+rx_status rx_cuda_scatter_add(rx_tensor *out, int dim, const rx_tensor *index, const rx_tensor *src);
+/* random.cu */
+rx_status rx_cuda_random(int kind, rx_tensor *out, uint64_t seed, uint64_t offset, double p0, double p1);
+/* nn_*.cu: fused neural-network kernels */
+
+/* optim.cu: optimizer kernels */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* RECX_CUDA_KERNELS_H */
