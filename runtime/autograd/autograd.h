@@ -4,17 +4,20 @@
  * saved tensors with in-place version checks, and the helpers every differentiable op wrapper
  * uses to record itself. The engine (engine.c) runs backward over the recorded graph.
  *
- * Recording pattern of a public op (see autograd/ops_*.c):
+ * Recording pattern of a public op (see autograd/grad_*.c):
  *
- *     rx_status rx_exp(...)                         // public, in autograd/
+ *     rx_status rx_unary(rx_unary_op op, rx_tensor *a, rx_tensor **out) // public, autograd/
  *     {
- *         RX_TRY(rx_op_unary(RX_EXP, a, out));      // raw op, in ops/
+ *         RX_TRY(rx_op_unary(op, a, out));                // raw op, ops/
  *         if (!rx_ag_needs_record(1, &a)) return RX_OK;
- *         rx_node *n;
- *         RX_AG_RECORD(out, rx_node_new("ExpBackward", exp_backward, 1, &a, 1, &n));
- *         RX_AG_RECORD(out, rx_node_save(n, *out));  // saved as a detached alias
- *         return rx_node_finish(n, 1, out);          // out gets grad_fn = n
+ *         rx_node *n = NULL;
+ *         rx_status s = rx_node_new("ExpBackward", exp_backward, 1, &a, 1, &n);
+ *         if (s == RX_OK) s = rx_node_save(n, *out);      // saved as a detached alias
+ *         return rx_ag_attach(n, s, 1, out);              // out gets grad_fn = n, or all is freed
  *     }
+ *
+ * Backward formulas build temporaries through an rx_ag_scratch (scratch.c) and hand results out
+ * with rx_ag_give; rx_ag_end releases the rest and returns the first failure.
  *
  * Graph ownership: an output tensor holds its grad_fn node; a node holds its input edges (the
  * producing nodes, or the leaf tensors whose .grad it feeds) and its saved tensors. Saved tensors

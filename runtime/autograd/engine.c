@@ -411,6 +411,11 @@ static rx_status accumulate_leaf(rx_tensor *leaf, rx_tensor *g)
 
 static rx_status run_node(rx_node *n, bool retain_graph, node_list *ready)
 {
+    if (n->saved_released)
+        return rx_fail(RX_ERR_ARG,
+                       "backward: %s was already run and its saved state freed (pass retain_graph=true to the "
+                       "first backward to run it twice)",
+                       n->name);
     rx_tensor *grad_in[64] = {0};
     rx_tensor **grads = n->n_inputs <= 64 ? grad_in : calloc((size_t)n->n_inputs, sizeof *grads);
     if (!grads) return rx_fail(RX_ERR_NOMEM, "backward: out of host memory");
@@ -452,7 +457,7 @@ static rx_status run_node(rx_node *n, bool retain_graph, node_list *ready)
     }
     for (int i = 0; i < n->n_inputs; i++) rx_tensor_release(grads[i]);
     if (grads != grad_in) free(grads);
-    if (!retain_graph && s == RX_OK) {
+    if (!retain_graph && s == RX_OK && (n->n_saved > 0 || n->extra)) {
         release_saved(n);
         n->saved_released = true;
     }

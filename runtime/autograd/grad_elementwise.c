@@ -1,6 +1,5 @@
 /* grad_elementwise.c — the public elementwise ops: unary, binary, binary with a scalar, clamp, where,
- * masked_fill, with their autograd recording; and the scratch helpers (autograd.h) that the backward
- * formulas of autograd/ are written with.
+ * masked_fill, with their autograd recording.
  *
  * Owns: the public rx_* functions of these ops: each runs the raw op (ops/) and, when a gradient is
  * needed and the output is a float tensor, records a node whose backward is written here.
@@ -17,116 +16,12 @@
  * - pow: d/da = b a^(b-1), 0 where b == 0; d/db = a^b log(a), 0 where a == 0 and b >= 0 (NaN for
  *   a < 0). The scalar forms follow the same rules.
  * - broadcasting is undone by summing (rx_ag_sum_to); the formulas of f16 and bf16 tensors run in
- *   f32 and the gradient is cast back to the input's dtype.
+ *   f32 and the gradient is cast back to the input's dtype, except those of add, sub and of the
+ *   scalar add, sub and mul, which pass g on or round once anyway.
  */
 #include "autograd.h"
 
 #include <math.h>
-
-/* ---- scratch helpers (see autograd.h) -------------------------------------------------------- */
-
-rx_tensor *rx_ag_keep(rx_ag_scratch *sc, rx_status s, rx_tensor *t)
-{
-    if (sc->status == RX_OK && s != RX_OK) sc->status = s;
-    if (sc->status == RX_OK && sc->n == RX_AG_SCRATCH_MAX)
-        sc->status =
-            rx_fail(RX_ERR_INTERNAL, "autograd: a backward formula holds more than %d temporaries", RX_AG_SCRATCH_MAX);
-    if (sc->status != RX_OK) {
-        rx_tensor_release(t);
-        return NULL;
-    }
-    sc->held[sc->n++] = t;
-    return t;
-}
-
-rx_tensor *rx_ag_unary(rx_ag_scratch *sc, rx_unary_op op, rx_tensor *a)
-{
-    rx_tensor *t = NULL;
-    if (sc->status != RX_OK) return NULL;
-    rx_status s = rx_op_unary(op, a, &t);
-    return rx_ag_keep(sc, s, t);
-}
-
-rx_tensor *rx_ag_binary(rx_ag_scratch *sc, rx_binary_op op, rx_tensor *a, rx_tensor *b)
-{
-    rx_tensor *t = NULL;
-    if (sc->status != RX_OK) return NULL;
-    rx_status s = rx_op_binary(op, a, b, &t);
-    return rx_ag_keep(sc, s, t);
-}
-
-rx_tensor *rx_ag_scalar(rx_ag_scratch *sc, rx_binary_op op, rx_tensor *a, double s, int scalar_first)
-{
-    rx_tensor *t = NULL;
-    if (sc->status != RX_OK) return NULL;
-    rx_status st = rx_op_binary_scalar(op, a, s, scalar_first, &t);
-    return rx_ag_keep(sc, st, t);
-}
-
-rx_tensor *rx_ag_where(rx_ag_scratch *sc, rx_tensor *cond, rx_tensor *a, rx_tensor *b)
-{
-    rx_tensor *t = NULL;
-    if (sc->status != RX_OK) return NULL;
-    rx_status s = rx_op_where(cond, a, b, &t);
-    return rx_ag_keep(sc, s, t);
-}
-
-rx_tensor *rx_ag_cast(rx_ag_scratch *sc, rx_tensor *a, rx_dtype dtype)
-{
-    rx_tensor *t = NULL;
-    if (sc->status != RX_OK) return NULL;
-    rx_status s = rx_op_to_dtype(a, dtype, &t);
-    return rx_ag_keep(sc, s, t);
-}
-
-rx_tensor *rx_ag_reshape(rx_ag_scratch *sc, rx_tensor *a, int ndim, const int64_t *shape)
-{
-    rx_tensor *t = NULL;
-    if (sc->status != RX_OK) return NULL;
-    rx_status s = rx_op_reshape(a, ndim, shape, &t);
-    return rx_ag_keep(sc, s, t);
-}
-
-rx_tensor *rx_ag_reduce_to(rx_ag_scratch *sc, rx_tensor *g, int ndim, const int64_t *shape)
-{
-    rx_tensor *t = NULL;
-    if (sc->status != RX_OK) return NULL;
-    rx_status s = rx_ag_sum_to(g, ndim, shape, &t);
-    return rx_ag_keep(sc, s, t);
-}
-
-rx_tensor *rx_ag_const(rx_ag_scratch *sc, rx_tensor *like, double value)
-{
-    rx_tensor *t = NULL;
-    if (sc->status != RX_OK) return NULL;
-    rx_status s = rx_full(0, NULL, value, like->dtype, rx_tensor_device(like), &t);
-    return rx_ag_keep(sc, s, t);
-}
-
-rx_dtype rx_ag_compute_dtype(rx_dtype dtype) { return dtype == RX_F16 || dtype == RX_BF16 ? RX_F32 : dtype; }
-
-void rx_ag_give(rx_ag_scratch *sc, rx_tensor *t, rx_tensor **out)
-{
-    if (sc->status == RX_OK) *out = rx_tensor_retain(t);
-}
-
-rx_status rx_ag_end(rx_ag_scratch *sc)
-{
-    for (int i = 0; i < sc->n; i++) rx_tensor_release(sc->held[i]);
-    sc->n = 0;
-    return sc->status;
-}
-
-rx_status rx_ag_attach(rx_node *n, rx_status s, int n_outputs, rx_tensor **outputs)
-{
-    if (s == RX_OK) return rx_node_finish(n, n_outputs, outputs);
-    rx_node_release(n);
-    for (int k = 0; k < n_outputs; k++) {
-        rx_tensor_release(outputs[k]);
-        outputs[k] = NULL;
-    }
-    return s;
-}
 
 /* ---- shorthands for the formulas below --------------------------------------------------------- */
 
@@ -338,17 +233,39 @@ static rx_tensor *extreme_share(rx_ag_scratch *sc, rx_binary_op op, rx_tensor *x
     return rx_ag_binary(sc, RX_ADD, rx_ag_cast(sc, win, ct), mul_s(sc, rx_ag_cast(sc, tie, ct), 0.5));
 }
 
-/* Saved: a, b, y (slots 0-2, NULL where the op does not need them); none for add and sub. */
-static bool binary_saves(rx_binary_op op) { return op != RX_ADD && op != RX_SUB; }
+/* Which of a, b and y the backward reads, given which inputs need a gradient (add and sub: none). */
+static void binary_reads(rx_binary_op op, bool need_a, bool need_b, bool *a, bool *b, bool *y)
+{
+    *a = *b = *y = false;
+    switch (op) {
+    case RX_MUL: /* d/da = b, d/db = a */
+        *a = need_b;
+        *b = need_a;
+        break;
+    case RX_DIV: /* d/da = 1 / b, d/db = -y / b */
+        *b = true;
+        *y = need_b;
+        break;
+    case RX_POW:
+        *a = *b = true;
+        *y = need_b;
+        break;
+    case RX_MAXIMUM:
+    case RX_MINIMUM: *a = *b = true; break;
+    case RX_REMAINDER: *a = *b = need_b; break; /* d/da = 1 */
+    default: break;
+    }
+}
 
 static rx_status binary_backward(rx_node *node, rx_tensor *const *grad_outputs, rx_tensor **grad_inputs)
 {
     rx_binary_op op = (rx_binary_op)node->ints[0];
-    rx_dtype dt = node->out_info[0].dtype, ct = rx_ag_compute_dtype(dt);
+    /* add and sub only pass g on (sums over broadcast dims accumulate in double): no f32 copy */
+    rx_dtype dt = node->out_info[0].dtype, ct = op == RX_ADD || op == RX_SUB ? dt : rx_ag_compute_dtype(dt);
     bool need_a = node->needs_grad[0], need_b = node->needs_grad[1];
     rx_ag_scratch sc = {0};
     rx_tensor *a = NULL, *b = NULL, *y = NULL;
-    if (binary_saves(op)) {
+    if (node->n_saved > 0) { /* slots a, b, y; NULL where not needed */
         a = saved_as(&sc, node, 0, ct);
         b = saved_as(&sc, node, 1, ct);
         y = saved_as(&sc, node, 2, ct);
@@ -409,10 +326,11 @@ rx_status rx_binary(rx_binary_op op, rx_tensor *a, rx_tensor *b, rx_tensor **out
     rx_status s = rx_node_new(binary_node_names[op], binary_backward, 2, inputs, 1, &n);
     if (s == RX_OK) {
         n->ints[0] = op;
-        if (binary_saves(op)) {
-            bool keep_a = op != RX_DIV, keep_y = op == RX_DIV || op == RX_POW;
+        bool keep_a, keep_b, keep_y;
+        binary_reads(op, n->needs_grad[0], n->needs_grad[1], &keep_a, &keep_b, &keep_y);
+        if (keep_a || keep_b || keep_y) {
             s = rx_node_save(n, keep_a ? a : NULL);
-            if (s == RX_OK) s = rx_node_save(n, b);
+            if (s == RX_OK) s = rx_node_save(n, keep_b ? b : NULL);
             if (s == RX_OK) s = rx_node_save(n, keep_y ? *out : NULL);
         }
     }
@@ -421,16 +339,20 @@ rx_status rx_binary(rx_binary_op op, rx_tensor *a, rx_tensor *b, rx_tensor **out
 
 /* ---- binary with a scalar --------------------------------------------------------------------- */
 
-/* Saved: a, y (slots 0-1, NULL where not needed), for the ops that read them. */
-static bool scalar_saves(rx_binary_op op, int scalar_first)
+/* Which of a and y the backward of a (op) s (s (op) a when scalar_first) reads. */
+static void scalar_reads(rx_binary_op op, int scalar_first, double s, bool *a, bool *y)
 {
+    *a = *y = false;
     switch (op) {
-    case RX_DIV:
-    case RX_REMAINDER: return scalar_first;
+    case RX_DIV: *a = *y = scalar_first; break;
     case RX_POW:
+        *a = scalar_first ? s == 0 : s != 0;
+        *y = scalar_first;
+        break;
     case RX_MAXIMUM:
-    case RX_MINIMUM: return true;
-    default: return false;
+    case RX_MINIMUM: *a = true; break;
+    case RX_REMAINDER: *a = scalar_first; break;
+    default: break;
     }
 }
 
@@ -440,10 +362,11 @@ static rx_status scalar_backward(rx_node *node, rx_tensor *const *grad_outputs, 
     int first = (int)node->ints[1];
     double s = node->scalars[0];
     const rx_output_info *in = &node->in_info[0];
-    rx_dtype ct = rx_ag_compute_dtype(in->dtype);
+    bool one_step = op == RX_ADD || op == RX_SUB || op == RX_MUL; /* exact or one rounding */
+    rx_dtype ct = one_step ? in->dtype : rx_ag_compute_dtype(in->dtype);
     rx_ag_scratch sc = {0};
     rx_tensor *a = NULL, *y = NULL;
-    if (scalar_saves(op, first)) {
+    if (node->n_saved > 0) { /* slots a, y; NULL where not needed */
         a = saved_as(&sc, node, 0, ct);
         y = saved_as(&sc, node, 1, ct);
     }
@@ -490,9 +413,11 @@ rx_status rx_binary_scalar(rx_binary_op op, rx_tensor *a, double s, int scalar_f
         n->ints[0] = op;
         n->ints[1] = scalar_first != 0;
         n->scalars[0] = s;
-        if (scalar_saves(op, scalar_first)) {
-            st = rx_node_save(n, a);
-            if (st == RX_OK) st = rx_node_save(n, *out);
+        bool keep_a, keep_y;
+        scalar_reads(op, scalar_first, s, &keep_a, &keep_y);
+        if (keep_a || keep_y) {
+            st = rx_node_save(n, keep_a ? a : NULL);
+            if (st == RX_OK) st = rx_node_save(n, keep_y ? *out : NULL);
         }
     }
     return rx_ag_attach(n, st, 1, out);

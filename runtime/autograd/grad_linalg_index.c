@@ -79,31 +79,30 @@ static rx_status matmul_backward(rx_node *node, rx_tensor *const *grad_outputs, 
 {
     const rx_output_info *ia = &node->in_info[0], *ib = &node->in_info[1];
     int64_t as[RX_MAX_DIMS] = {0}, bs[RX_MAX_DIMS] = {0}, gs[RX_MAX_DIMS];
-    int and = promoted(ia, true, as), bnd = promoted(ib, false, bs);
+    int a_nd = promoted(ia, true, as), b_nd = promoted(ib, false, bs);
     rx_tensor *g = grad_outputs[0];
     /* g promoted to (batch..., n, m): the batch dims are the leading dims of the output */
     int nb = g->ndim - (ia->ndim > 1) - (ib->ndim > 1);
     for (int d = 0; d < nb; d++) gs[d] = g->shape[d];
-    gs[nb] = as[and - 2];
-    gs[nb + 1] = bs[bnd - 1];
+    gs[nb] = as[a_nd - 2];
+    gs[nb + 1] = bs[b_nd - 1];
     rx_ag_scratch sc = {0};
-    rx_tensor *a = rx_ag_reshape(&sc, saved(&sc, node, 0), and, as);
-    rx_tensor *b = rx_ag_reshape(&sc, saved(&sc, node, 1), bnd, bs);
     rx_tensor *g2 = rx_ag_reshape(&sc, g, nb + 2, gs);
     if (node->needs_grad[0]) {
+        rx_tensor *b = rx_ag_reshape(&sc, saved(&sc, node, 1), b_nd, bs);
         rx_tensor *full = matmul(&sc, g2, mt(&sc, b)); /* (batch..., n, k) */
-        rx_tensor *ga = rx_ag_reshape(&sc, rx_ag_reduce_to(&sc, full, and, as), ia->ndim, ia->shape);
+        rx_tensor *ga = rx_ag_reshape(&sc, rx_ag_reduce_to(&sc, full, a_nd, as), ia->ndim, ia->shape);
         rx_ag_give(&sc, ga, &grad_inputs[0]);
     }
     if (node->needs_grad[1]) {
-        rx_tensor *gb;
-        if (bnd == 2 && nb > 0) { /* one (k, rows) @ (rows, m) product over every batch row */
-            int64_t k = as[and - 1], m = gs[nb + 1];
+        rx_tensor *a = rx_ag_reshape(&sc, saved(&sc, node, 0), a_nd, as), *gb;
+        if (b_nd == 2 && nb > 0) { /* one (k, rows) @ (rows, m) product over every batch row */
+            int64_t k = as[a_nd - 1], m = gs[nb + 1];
             rx_tensor *rows_a = rx_ag_reshape(&sc, a, 2, (const int64_t[]){-1, k});
             rx_tensor *rows_g = rx_ag_reshape(&sc, g2, 2, (const int64_t[]){-1, m});
             gb = matmul(&sc, mt(&sc, rows_a), rows_g);
         } else {
-            gb = rx_ag_reduce_to(&sc, matmul(&sc, mt(&sc, a), g2), bnd, bs); /* (batch..., k, m) summed */
+            gb = rx_ag_reduce_to(&sc, matmul(&sc, mt(&sc, a), g2), b_nd, bs); /* (batch..., k, m) summed */
         }
         rx_ag_give(&sc, rx_ag_reshape(&sc, gb, ib->ndim, ib->shape), &grad_inputs[1]);
     }
@@ -117,8 +116,9 @@ rx_status rx_matmul(rx_tensor *a, rx_tensor *b, rx_tensor **out)
     if (!rx_ag_needs_record(2, inputs)) return RX_OK;
     rx_node *n = NULL;
     rx_status s = rx_node_new("MatmulBackward", matmul_backward, 2, inputs, 1, &n);
-    if (s == RX_OK) s = rx_node_save(n, a);
-    if (s == RX_OK) s = rx_node_save(n, b);
+    /* dA reads b, dB reads a: keep only what a gradient needs */
+    if (s == RX_OK) s = rx_node_save(n, n->needs_grad[1] ? a : NULL);
+    if (s == RX_OK) s = rx_node_save(n, n->needs_grad[0] ? b : NULL);
     return rx_ag_attach(n, s, 1, out);
 }
 

@@ -14,7 +14,8 @@
  *   (torch's amax rule); max_dim and min_dim give it all to the selected index.
  * - cumsum: the reversed cumulative sum of the gradient; softmax: y (g - sum(g y));
  *   log_softmax: g - exp(y) sum(g); sort and topk scatter the gradient back through the indices.
- * Formulas of f16 and bf16 tensors that add many terms run in f32.
+ * The formulas of f16 and bf16 tensors run in f32 (sum and mean only spread the gradient and
+ * round at most once: they stay in the input's dtype).
  */
 #include "autograd.h"
 
@@ -90,7 +91,8 @@ static rx_status reduce_backward(rx_node *node, rx_tensor *const *grad_outputs, 
     rx_reduce_op op = (rx_reduce_op)node->ints[0];
     int64_t mask = node->ints[1];
     const rx_output_info *in = &node->in_info[0];
-    rx_dtype ct = rx_ag_compute_dtype(in->dtype);
+    /* sum and mean only spread g (mean with one division): no f32 copy */
+    rx_dtype ct = op == RX_SUM || op == RX_MEAN ? in->dtype : rx_ag_compute_dtype(in->dtype);
     int64_t ks[RX_MAX_DIMS], count = 1;
     int dims[RX_MAX_DIMS], nd = mask_dims(in, mask, dims);
     kept_shape(in, mask, ks);

@@ -76,8 +76,10 @@ rx_status rx_cpu_bce_with_logits_bwd(rx_tensor *dx, rx_tensor *dt, const rx_tens
                                      const rx_tensor *t);
 rx_status rx_cpu_mse(rx_tensor *loss, const rx_tensor *a, const rx_tensor *b);
 rx_status rx_cpu_mse_bwd(rx_tensor *da, rx_tensor *db, const rx_tensor *grad, const rx_tensor *a, const rx_tensor *b);
-/* Element access of the nn kernels: value i of a float array of dtype dt, in double. Branches
- * on a loop-invariant dtype, which the compiler hoists out of the loops. */
+/* nn_common.c and helpers of the nn kernels. Values are computed in double: rx_nn_ld/rx_nn_st
+ * access one element of a float array of dtype dt; rx_nn_load/rx_nn_store convert n contiguous
+ * elements to or from a double buffer with the dtype switch outside the loop (the row kernels
+ * work on such buffers so that their inner loops are plain double arithmetic). */
 static inline double rx_nn_ld(const void *p, int64_t i, rx_dtype dt)
 {
     switch (dt) {
@@ -96,6 +98,15 @@ static inline void rx_nn_st(void *p, int64_t i, rx_dtype dt, double v)
     default: ((uint16_t *)p)[i] = rx_f32_to_bf16((float)v); break;
     }
 }
+/* exp in the precision of dtype dt: f32 (expf) for f32/f16/bf16, f64 for f64. */
+double rx_nn_exp(double x, rx_dtype dt);
+void rx_nn_load(const void *p, rx_dtype dt, int64_t n, double *dst);
+void rx_nn_store(void *p, rx_dtype dt, int64_t n, const double *src);
+/* Per-thread double scratch: room for `per_thread` doubles for each OpenMP thread (NULL with an
+ * RX_ERR_NOMEM message naming op when out of memory; free with free()); rx_nn_thread_scratch
+ * gives the calling thread's part. */
+double *rx_nn_scratch_new(const char *op, int64_t per_thread);
+double *rx_nn_thread_scratch(double *scratch, int64_t per_thread);
 /* Fixed-order column sums (weight and bias gradients): the M rows are cut into chunks whose size
  * depends only on M (at least 64 rows, at most 256 chunks); each chunk's partial sums (double,
  * one row of n per chunk) are formed in parallel, then rx_nn_sum_chunks adds them chunk by chunk

@@ -2,8 +2,9 @@
  * backward.
  *
  * Owns: the per-(batch, head) algorithm. Forward: scores = scale q k^T by one GEMM written straight
- * into the saved probabilities (B, H, T, S), masks and a stable softmax row by row (sums in
- * double), dropout from Philox counters, then out = P v by a second GEMM. Backward, from the saved
+ * into the saved probabilities (B, H, T, S), masks and a stable softmax row by row (exp at the
+ * working precision, sums in double), dropout from Philox counters, then out = P v by a second
+ * GEMM. Backward, from the saved
  * probabilities P (before dropout) and the regenerated dropout mask m (keep / (1 - p), or 0):
  *     dPd = g v^T,  dv = (P m)^T g,  dP = dPd m,  dS = P (dP - rowsum(P dP)),
  *     dq = scale dS k,  dk = scale dS^T q.
@@ -167,7 +168,7 @@ static void softmax_row(const fwd_args *a, int64_t b, int64_t h, int64_t t, char
     if (mx > -INFINITY)
         for (int64_t s = 0; s < dm->s; s++) {
             if (s > limit || (kp && !kp[s])) continue;
-            double e = exp(rx_nn_ld(row, s, cdt) - mx);
+            double e = rx_nn_exp(rx_nn_ld(row, s, cdt) - mx, cdt);
             rx_nn_st(row, s, cdt, e);
             sum += e;
         }
@@ -300,26 +301,31 @@ static void backward_head(const void *args, int64_t bh, char *scratch)
     int64_t ldg = ld_of(&a->g, dm->t, dm->d), ldq = ld_of(&a->q, dm->t, dm->d);
     int64_t ldk = ld_of(&a->k, dm->s, dm->d), ldv = ld_of(&a->v, dm->s, dm->d);
     const char *p = a->probs + bh * ts * es;
-    char *dp = scratch, *pd = scratch + ts * es; /* pd only with dropout */
-    double keep_scale = a->drop.p > 0 ? 1.0 / (1.0 - a->drop.p) : 1.0;
-    if (a->drop.p > 0)
+    /* scratch: dP (T, S), then with dropout the kept probabilities P m and the multipliers m */
+    char *dp = scratch, *pd = scratch + ts * es, *mk = scratch + 2 * ts * es;
+    bool drop = a->drop.p > 0;
+    if (drop) {
+        double keep_scale = 1.0 / (1.0 - a->drop.p);
         for (int64_t t = 0; t < dm->t; t++)
             for (int64_t s = 0; s < dm->s; s++) {
                 int64_t i = t * dm->s + s;
-                rx_nn_st(pd, i, cdt, kept(&a->drop, dm, b, h, t, s) ? rx_nn_ld(p, i, cdt) * keep_scale : 0.0);
+                double m = kept(&a->drop, dm, b, h, t, s) ? keep_scale : 0.0;
+                rx_nn_st(mk, i, cdt, m);
+                rx_nn_st(pd, i, cdt, rx_nn_ld(p, i, cdt) * m);
             }
+    }
     if (a->dvh)
-        gemm(a->f64, true, false, dm->s, dm->d, dm->t, 1.0, a->drop.p > 0 ? pd : p, lds, gp, ldg,
+        gemm(a->f64, true, false, dm->s, dm->d, dm->t, 1.0, drop ? pd : p, lds, gp, ldg,
              a->dvh + bh * dm->s * dm->d * es, ldd);
     if (!a->dq && !a->dkh) return;
     gemm(a->f64, false, true, dm->t, dm->s, dm->d, 1.0, gp, ldg, vp, ldv, dp, lds); /* dPd = g v^T */
-    for (int64_t t = 0; t < dm->t; t++) {
+    for (int64_t t = 0; t < dm->t; t++) { /* dS = P (dP - rowsum(P dP)), dP = dPd m */
         char *drow = dp + t * dm->s * es;
-        const char *prow = p + t * dm->s * es;
+        const char *prow = p + t * dm->s * es, *mrow = mk + t * dm->s * es;
         double r = 0.0;
         for (int64_t s = 0; s < dm->s; s++) {
             double d = rx_nn_ld(drow, s, cdt);
-            if (a->drop.p > 0) d = kept(&a->drop, dm, b, h, t, s) ? d * keep_scale : 0.0;
+            if (drop) d *= rx_nn_ld(mrow, s, cdt);
             rx_nn_st(drow, s, cdt, d);
             r += rx_nn_ld(prow, s, cdt) * d;
         }
@@ -401,7 +407,7 @@ rx_status rx_cpu_attention_bwd(rx_tensor *dq, rx_tensor *dk, rx_tensor *dv, cons
     } else if (!fits_blas(dm, ops, 4)) {
         s = rx_fail(RX_ERR_UNSUPPORTED, "cpu attention backward: sizes and strides must be below 2^31 for BLAS");
     } else {
-        int64_t scratch = dm->t * dm->s * es * (dropout_p > 0 ? 2 : 1);
+        int64_t scratch = dm->t * dm->s * es * (dropout_p > 0 ? 3 : 1);
         bool par = nbh > 1 && dm->t * dm->s * max64(dm->d, 1) <= SMALL_HEAD_GEMM;
         if (!run_heads(par, nbh, scratch, backward_head, &a))
             s = rx_fail(RX_ERR_NOMEM, "cpu attention backward: out of host memory for (%lld, %lld) scratches",

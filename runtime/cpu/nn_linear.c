@@ -1,10 +1,10 @@
 /* nn_linear.c — CPU kernels of linear layers and embeddings: column sums (the bias gradient),
  * the embedding gather and its deterministic weight-gradient accumulation.
  *
- * Owns: the fixed-order column reduction shared by the nn kernels (rx_nn_sum_chunks: partial
- * sums per row chunk, then added chunk by chunk), and the embedding backward, which sorts the
- * row indices by id (a stable counting sort) so that every weight row is the sum of its
- * gradient rows in increasing order, computed by one thread, without atomics.
+ * Owns: the column sum (partial sums per row chunk, added chunk by chunk: see rx_nn_sum_chunks),
+ * and the embedding backward, which sorts the row indices by id (a stable counting sort) so that
+ * every weight row is the sum of its gradient rows in increasing order, computed by one thread,
+ * without atomics.
  */
 #include "cpu_kernels.h"
 #include "strided.h"
@@ -12,36 +12,41 @@
 #include <stdlib.h>
 #include <string.h>
 
-void rx_nn_sum_chunks(const double *partials, int64_t nchunks, int64_t n, void *out, rx_dtype dt)
-{
-#pragma omp parallel for schedule(static) if (n * nchunks >= RX_PARALLEL_MIN)
-    for (int64_t j = 0; j < n; j++) {
-        double acc = 0.0;
-        for (int64_t c = 0; c < nchunks; c++) acc += partials[c * n + j];
-        rx_nn_st(out, j, dt, acc);
-    }
-}
-
 rx_status rx_cpu_col_sum(rx_tensor *out, const rx_tensor *a)
 {
     int64_t m = a->shape[0], n = a->shape[1], rs = a->stride[0], cs = a->stride[1];
     rx_dtype dt = a->dtype;
+    int64_t es = rx_dtype_size(dt);
     const char *base = rx_tensor_bytes(a);
-    int64_t chunk = rx_nn_chunk_rows(m), nchunks = (m + chunk - 1) / chunk;
-    if (nchunks == 0) nchunks = 1;
+    int64_t chunk = rx_nn_chunk_rows(m), nchunks = m ? (m + chunk - 1) / chunk : 1;
     double *partials = calloc((size_t)(nchunks * n + 1), sizeof(double));
-    if (!partials)
+    double *scratch = partials ? rx_nn_scratch_new("col_sum", n) : NULL;
+    if (!scratch) {
+        free(partials);
         return rx_fail(RX_ERR_NOMEM, "cpu col_sum: out of host memory for %lld partial sums",
                        (long long)(nchunks * n));
-#pragma omp parallel for schedule(static) if (nchunks > 1 && m * n >= RX_PARALLEL_MIN)
-    for (int64_t c = 0; c < nchunks; c++) {
-        double *acc = partials + c * n;
-        int64_t end = (c + 1) * chunk < m ? (c + 1) * chunk : m;
-        for (int64_t i = c * chunk; i < end; i++)
-            for (int64_t j = 0; j < n; j++) acc[j] += rx_nn_ld(base, i * rs + j * cs, dt);
+    }
+    bool dense = n <= 1 || cs == 1;
+#pragma omp parallel if (nchunks > 1 && m * n >= RX_PARALLEL_MIN)
+    {
+        double *row = rx_nn_thread_scratch(scratch, n);
+#pragma omp for schedule(static)
+        for (int64_t c = 0; c < nchunks; c++) {
+            double *acc = partials + c * n;
+            int64_t end = (c + 1) * chunk < m ? (c + 1) * chunk : m;
+            for (int64_t i = c * chunk; i < end; i++) {
+                if (dense) {
+                    rx_nn_load(base + i * rs * es, dt, n, row);
+                    for (int64_t j = 0; j < n; j++) acc[j] += row[j];
+                } else {
+                    for (int64_t j = 0; j < n; j++) acc[j] += rx_nn_ld(base, i * rs + j * cs, dt);
+                }
+            }
+        }
     }
     rx_nn_sum_chunks(partials, nchunks, n, rx_tensor_bytes(out), out->dtype);
     free(partials);
+    free(scratch);
     return RX_OK;
 }
 
@@ -91,34 +96,32 @@ rx_status rx_cpu_embedding_bwd(rx_tensor *dweight, const rx_tensor *g, const rx_
     memcpy(fill, start, sizeof *fill * (size_t)v);
     for (int64_t i = 0; i < n; i++) order[fill[id_at(idp, i64, i)]++] = i;
     free(fill);
-    int failed = 0;
+    double *scratch = rx_nn_scratch_new("embedding backward", 2 * c);
+    if (!scratch) {
+        free(start);
+        free(order);
+        return RX_ERR_NOMEM;
+    }
 #pragma omp parallel if (v * c >= RX_PARALLEL_MIN || n * c >= RX_PARALLEL_MIN)
     {
-        double *acc = malloc(sizeof *acc * (size_t)(c ? c : 1));
-        if (!acc) {
-#pragma omp atomic write
-            failed = 1;
-        }
+        double *acc = rx_nn_thread_scratch(scratch, 2 * c), *row = acc + c;
 #pragma omp for schedule(dynamic, 64)
         for (int64_t r = 0; r < v; r++) {
-            char *row = dst + r * c * es;
-            if (!acc || r == padding_idx || start[r] == start[r + 1]) {
-                memset(row, 0, (size_t)(c * es));
+            char *dst_row = dst + r * c * es;
+            if (r == padding_idx || start[r] == start[r + 1]) {
+                memset(dst_row, 0, (size_t)(c * es));
                 continue;
             }
             for (int64_t j = 0; j < c; j++) acc[j] = 0.0;
             for (int64_t p = start[r]; p < start[r + 1]; p++) {
-                const char *grow = gp + order[p] * c * es;
-                for (int64_t j = 0; j < c; j++) acc[j] += rx_nn_ld(grow, j, dt);
+                rx_nn_load(gp + order[p] * c * es, dt, c, row);
+                for (int64_t j = 0; j < c; j++) acc[j] += row[j];
             }
-            for (int64_t j = 0; j < c; j++) rx_nn_st(row, j, dt, acc[j]);
+            rx_nn_store(dst_row, dt, c, acc);
         }
-        free(acc);
     }
+    free(scratch);
     free(start);
     free(order);
-    if (failed)
-        return rx_fail(RX_ERR_NOMEM, "cpu embedding backward: out of host memory for a row of %lld values",
-                       (long long)c);
     return RX_OK;
 }

@@ -24,29 +24,32 @@ static int64_t target_at(const void *t, bool i64, int64_t i)
 rx_status rx_cpu_cross_entropy(rx_tensor *loss, rx_tensor *lse, const rx_tensor *logits, const rx_tensor *targets,
                                const rx_tensor *weights, int64_t ignore_index)
 {
-    int64_t n = logits->shape[0], v = logits->shape[1];
+    int64_t n = logits->shape[0], v = logits->shape[1], es = rx_dtype_size(logits->dtype);
     rx_dtype dt = logits->dtype, st = lse->dtype;
     const char *xp = rx_tensor_bytes(logits), *wp = weights ? rx_tensor_bytes(weights) : NULL;
     const void *tp = rx_tensor_bytes(targets);
     bool t64 = targets->dtype == RX_I64;
     char *lp = rx_tensor_bytes(lse);
     double *row_loss = malloc(sizeof(double) * (size_t)(n ? n : 1));
-    if (!row_loss)
-        return rx_fail(RX_ERR_NOMEM, "cpu cross_entropy: out of host memory for %lld row losses", (long long)n);
-#pragma omp parallel for schedule(static) if (n > 1 && n * v >= RX_PARALLEL_MIN)
-    for (int64_t i = 0; i < n; i++) {
-        int64_t base = i * v;
-        double mx = -INFINITY;
-        for (int64_t j = 0; j < v; j++) {
-            double x = rx_nn_ld(xp, base + j, dt);
-            if (x > mx) mx = x;
+    double *scratch = row_loss ? rx_nn_scratch_new("cross_entropy", v) : NULL;
+    if (!scratch) {
+        free(row_loss);
+        return rx_fail(RX_ERR_NOMEM, "cpu cross_entropy: out of host memory for row buffers");
+    }
+#pragma omp parallel if (n > 1 && n * v >= RX_PARALLEL_MIN)
+    {
+        double *row = rx_nn_thread_scratch(scratch, v);
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < n; i++) {
+            rx_nn_load(xp + i * v * es, dt, v, row);
+            double mx = -INFINITY, sum = 0.0; /* a NaN logit makes the sum, and the row's loss, NaN */
+            for (int64_t j = 0; j < v; j++) mx = row[j] > mx ? row[j] : mx;
+            for (int64_t j = 0; j < v; j++) sum += rx_nn_exp(row[j] - mx, dt);
+            double l = mx + log(sum);
+            rx_nn_st(lp, i, st, l);
+            int64_t t = target_at(tp, t64, i);
+            row_loss[i] = t == ignore_index ? 0.0 : (l - row[t]) * (wp ? rx_nn_ld(wp, i, dt) : 1.0);
         }
-        double sum = 0.0; /* a NaN logit makes the sum, and so the row's loss, NaN */
-        for (int64_t j = 0; j < v; j++) sum += exp(rx_nn_ld(xp, base + j, dt) - mx);
-        double l = mx + log(sum);
-        rx_nn_st(lp, i, st, l);
-        int64_t t = target_at(tp, t64, i);
-        row_loss[i] = t == ignore_index ? 0.0 : (l - rx_nn_ld(xp, base + t, dt)) * (wp ? rx_nn_ld(wp, i, dt) : 1.0);
     }
     double total = 0.0, wsum = 0.0;
     for (int64_t i = 0; i < n; i++) {
@@ -55,6 +58,7 @@ rx_status rx_cpu_cross_entropy(rx_tensor *loss, rx_tensor *lse, const rx_tensor 
         wsum += wp ? rx_nn_ld(wp, i, dt) : 1.0;
     }
     free(row_loss);
+    free(scratch);
     rx_nn_st(rx_tensor_bytes(loss), 0, loss->dtype, wsum != 0.0 ? total / wsum : 0.0);
     return RX_OK;
 }
@@ -63,7 +67,7 @@ rx_status rx_cpu_cross_entropy_bwd(rx_tensor *dlogits, const rx_tensor *grad, co
                                    const rx_tensor *targets, const rx_tensor *weights, const rx_tensor *lse,
                                    int64_t ignore_index)
 {
-    int64_t n = logits->shape[0], v = logits->shape[1];
+    int64_t n = logits->shape[0], v = logits->shape[1], es = rx_dtype_size(logits->dtype);
     rx_dtype dt = logits->dtype, st = lse->dtype;
     const char *xp = rx_tensor_bytes(logits), *wp = weights ? rx_tensor_bytes(weights) : NULL;
     const char *lp = rx_tensor_bytes(lse);
@@ -75,20 +79,27 @@ rx_status rx_cpu_cross_entropy_bwd(rx_tensor *dlogits, const rx_tensor *grad, co
         if (target_at(tp, t64, i) != ignore_index) wsum += wp ? rx_nn_ld(wp, i, dt) : 1.0;
     double g = rx_nn_ld(rx_tensor_bytes(grad), 0, grad->dtype);
     double scale = wsum != 0.0 ? g / wsum : 0.0;
-#pragma omp parallel for schedule(static) if (n > 1 && n * v >= RX_PARALLEL_MIN)
-    for (int64_t i = 0; i < n; i++) {
-        int64_t base = i * v, t = target_at(tp, t64, i);
-        double coef = t == ignore_index ? 0.0 : scale * (wp ? rx_nn_ld(wp, i, dt) : 1.0);
-        if (coef == 0.0) {
-            for (int64_t j = 0; j < v; j++) rx_nn_st(dp, base + j, dt, 0.0);
-            continue;
-        }
-        double l = rx_nn_ld(lp, i, st);
-        for (int64_t j = 0; j < v; j++) {
-            double p = exp(rx_nn_ld(xp, base + j, dt) - l);
-            rx_nn_st(dp, base + j, dt, (p - (j == t ? 1.0 : 0.0)) * coef);
+    double *scratch = rx_nn_scratch_new("cross_entropy backward", v);
+    if (!scratch) return RX_ERR_NOMEM;
+#pragma omp parallel if (n > 1 && n * v >= RX_PARALLEL_MIN)
+    {
+        double *row = rx_nn_thread_scratch(scratch, v);
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < n; i++) {
+            int64_t t = target_at(tp, t64, i);
+            double coef = t == ignore_index ? 0.0 : scale * (wp ? rx_nn_ld(wp, i, dt) : 1.0);
+            if (coef == 0.0) {
+                for (int64_t j = 0; j < v; j++) row[j] = 0.0;
+            } else {
+                double l = rx_nn_ld(lp, i, st);
+                rx_nn_load(xp + i * v * es, dt, v, row);
+                for (int64_t j = 0; j < v; j++) row[j] = rx_nn_exp(row[j] - l, dt) * coef;
+                row[t] -= coef;
+            }
+            rx_nn_store(dp + i * v * es, dt, v, row);
         }
     }
+    free(scratch);
     return RX_OK;
 }
 

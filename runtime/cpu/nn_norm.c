@@ -1,11 +1,12 @@
 /* nn_norm.c — CPU RMSNorm and LayerNorm over the rows of (M, C), forward and backward.
  *
- * Owns: the per-row statistics (sums in double; LayerNorm takes the mean first, then the biased
+ * Owns: the per-row statistics (in double; LayerNorm takes the mean first, then the biased
  * variance of the deviations, which stays accurate for rows far from zero and for tiny eps such as
  * SASRec's 1e-10), the saved statistics (rstd, and mean for LayerNorm, as f32 or f64 stats), and
  * the fused backward: dx row by row from the saved statistics, and dw/db as fixed-order column
  * sums of per-chunk partials (see rx_nn_sum_chunks), so results do not depend on the thread
- * count.
+ * count. Rows are converted to double buffers (per-thread scratch) and the per-channel parameters
+ * once per call.
  *
  *   RMSNorm:   y = x r w,                  r = 1 / sqrt(mean(x^2) + eps)
  *              dx = r (g w) - r^3 x mean(g w x),   dw = sum_rows g x r
@@ -20,157 +21,207 @@
 
 static rx_dtype stat_dtype(rx_dtype dt) { return dt == RX_F64 ? RX_F64 : RX_F32; }
 
-rx_status rx_cpu_rmsnorm(rx_tensor *out, rx_tensor *rstd, const rx_tensor *x, const rx_tensor *w, double eps)
+/* sum_j a[j] b[j] (b == NULL: sum_j a[j]) with four running sums, so the additions do not wait on
+ * each other; the order is fixed. */
+static double dot(const double *a, const double *b, int64_t n)
 {
-    int64_t m = x->shape[0], c = x->shape[1];
-    rx_dtype dt = x->dtype, st = stat_dtype(dt);
-    const char *xp = rx_tensor_bytes(x), *wp = rx_tensor_bytes(w);
-    char *op = rx_tensor_bytes(out), *rp = rstd ? rx_tensor_bytes(rstd) : NULL;
-#pragma omp parallel for schedule(static) if (m > 1 && m * c >= RX_PARALLEL_MIN)
-    for (int64_t i = 0; i < m; i++) {
-        int64_t base = i * c;
-        double ss = 0.0;
-        for (int64_t j = 0; j < c; j++) {
-            double v = rx_nn_ld(xp, base + j, dt);
-            ss += v * v;
+    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+    int64_t j = 0;
+    if (b) {
+        for (; j + 4 <= n; j += 4) {
+            s0 += a[j] * b[j];
+            s1 += a[j + 1] * b[j + 1];
+            s2 += a[j + 2] * b[j + 2];
+            s3 += a[j + 3] * b[j + 3];
         }
-        double r = 1.0 / sqrt(ss / (double)(c ? c : 1) + eps);
-        for (int64_t j = 0; j < c; j++) rx_nn_st(op, base + j, dt, rx_nn_ld(xp, base + j, dt) * r * rx_nn_ld(wp, j, dt));
-        if (rp) rx_nn_st(rp, i, st, r);
+        for (; j < n; j++) s0 += a[j] * b[j];
+    } else {
+        for (; j + 4 <= n; j += 4) {
+            s0 += a[j];
+            s1 += a[j + 1];
+            s2 += a[j + 2];
+            s3 += a[j + 3];
+        }
+        for (; j < n; j++) s0 += a[j];
     }
+    return (s0 + s1) + (s2 + s3);
+}
+
+/* Buffers of one call: `params` per-channel parameters as doubles (c each, w first; ones for an
+ * absent w, zeros for an absent b), per-thread scratch of `rows` rows of c, and `nsums` column
+ * partial-sum tables of nchunks rows of c. */
+typedef struct norm_bufs {
+    double *params, *scratch, *partials;
+    int64_t chunk, nchunks;
+} norm_bufs;
+
+static void bufs_free(norm_bufs *b)
+{
+    free(b->params);
+    free(b->scratch);
+    free(b->partials);
+}
+
+static rx_status bufs_new(const char *op, int64_t m, int64_t c, const rx_tensor *w, const rx_tensor *b, int rows,
+                          int nsums, norm_bufs *out)
+{
+    *out = (norm_bufs){0};
+    out->chunk = rx_nn_chunk_rows(m);
+    out->nchunks = m ? (m + out->chunk - 1) / out->chunk : 1;
+    out->params = malloc(sizeof(double) * (size_t)(2 * c + 1));
+    out->scratch = rx_nn_scratch_new(op, rows * c);
+    if (nsums) out->partials = calloc((size_t)(out->nchunks * c * nsums + 1), sizeof(double));
+    if (!out->params || !out->scratch || (nsums && !out->partials)) {
+        bufs_free(out);
+        return rx_fail(RX_ERR_NOMEM, "cpu %s: out of host memory for row buffers", op);
+    }
+    double *pw = out->params, *pb = out->params + c;
+    if (w)
+        rx_nn_load(rx_tensor_bytes(w), w->dtype, c, pw);
+    else
+        for (int64_t j = 0; j < c; j++) pw[j] = 1.0;
+    if (b)
+        rx_nn_load(rx_tensor_bytes(b), b->dtype, c, pb);
+    else
+        for (int64_t j = 0; j < c; j++) pb[j] = 0.0;
     return RX_OK;
 }
 
-/* The partial-sum buffers of a backward with `nsums` column sums of width c over m rows. */
-static rx_status alloc_partials(const char *op, int64_t m, int64_t c, int nsums, int64_t *chunk, int64_t *nchunks,
-                                double **partials)
+rx_status rx_cpu_rmsnorm(rx_tensor *out, rx_tensor *rstd, const rx_tensor *x, const rx_tensor *w, double eps)
 {
-    *chunk = rx_nn_chunk_rows(m);
-    *nchunks = m ? (m + *chunk - 1) / *chunk : 1;
-    *partials = NULL;
-    if (nsums == 0) return RX_OK;
-    *partials = calloc((size_t)(*nchunks * c * nsums + 1), sizeof(double));
-    if (!*partials)
-        return rx_fail(RX_ERR_NOMEM, "cpu %s backward: out of host memory for %lld partial sums", op,
-                       (long long)(*nchunks * c * nsums));
+    int64_t m = x->shape[0], c = x->shape[1], es = rx_dtype_size(x->dtype);
+    rx_dtype dt = x->dtype, st = stat_dtype(dt);
+    const char *xp = rx_tensor_bytes(x);
+    char *op = rx_tensor_bytes(out), *rp = rstd ? rx_tensor_bytes(rstd) : NULL;
+    norm_bufs bf;
+    RX_TRY(bufs_new("rmsnorm", m, c, w, NULL, 1, 0, &bf));
+    const double *wv = bf.params;
+    double inv_c = 1.0 / (double)(c ? c : 1);
+#pragma omp parallel if (m > 1 && m * c >= RX_PARALLEL_MIN)
+    {
+        double *row = rx_nn_thread_scratch(bf.scratch, c);
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < m; i++) {
+            rx_nn_load(xp + i * c * es, dt, c, row);
+            double r = 1.0 / sqrt(dot(row, row, c) * inv_c + eps);
+            for (int64_t j = 0; j < c; j++) row[j] *= r * wv[j];
+            rx_nn_store(op + i * c * es, dt, c, row);
+            if (rp) rx_nn_st(rp, i, st, r);
+        }
+    }
+    bufs_free(&bf);
     return RX_OK;
 }
 
 rx_status rx_cpu_rmsnorm_bwd(rx_tensor *dx, rx_tensor *dw, const rx_tensor *g, const rx_tensor *x, const rx_tensor *w,
                              const rx_tensor *rstd)
 {
-    int64_t m = x->shape[0], c = x->shape[1], chunk, nchunks;
+    int64_t m = x->shape[0], c = x->shape[1], es = rx_dtype_size(x->dtype);
     rx_dtype dt = x->dtype, st = stat_dtype(dt);
-    const char *xp = rx_tensor_bytes(x), *wp = rx_tensor_bytes(w), *gp = rx_tensor_bytes(g);
-    const char *rp = rx_tensor_bytes(rstd);
+    const char *xp = rx_tensor_bytes(x), *gp = rx_tensor_bytes(g), *rp = rx_tensor_bytes(rstd);
     char *dxp = dx ? rx_tensor_bytes(dx) : NULL;
-    double *partials;
-    RX_TRY(alloc_partials("rmsnorm", m, c, dw ? 1 : 0, &chunk, &nchunks, &partials));
-#pragma omp parallel for schedule(static) if (nchunks > 1 && m * c >= RX_PARALLEL_MIN)
-    for (int64_t k = 0; k < nchunks; k++) {
-        double *pw = partials ? partials + k * c : NULL;
-        int64_t end = (k + 1) * chunk < m ? (k + 1) * chunk : m;
-        for (int64_t i = k * chunk; i < end; i++) {
-            int64_t base = i * c;
-            double r = rx_nn_ld(rp, i, st);
-            if (dxp) {
-                double dot = 0.0;
-                for (int64_t j = 0; j < c; j++)
-                    dot += rx_nn_ld(gp, base + j, dt) * rx_nn_ld(wp, j, dt) * rx_nn_ld(xp, base + j, dt);
-                double coef = r * r * r * dot / (double)(c ? c : 1);
-                for (int64_t j = 0; j < c; j++) {
-                    double gw = rx_nn_ld(gp, base + j, dt) * rx_nn_ld(wp, j, dt);
-                    rx_nn_st(dxp, base + j, dt, r * gw - coef * rx_nn_ld(xp, base + j, dt));
-                }
+    norm_bufs bf;
+    RX_TRY(bufs_new("rmsnorm backward", m, c, w, NULL, 2, dw ? 1 : 0, &bf));
+    const double *wv = bf.params;
+    double inv_c = 1.0 / (double)(c ? c : 1);
+#pragma omp parallel if (bf.nchunks > 1 && m * c >= RX_PARALLEL_MIN)
+    {
+        double *xr = rx_nn_thread_scratch(bf.scratch, 2 * c), *gr = xr + c;
+#pragma omp for schedule(static)
+        for (int64_t k = 0; k < bf.nchunks; k++) {
+            double *pw = bf.partials ? bf.partials + k * c : NULL;
+            int64_t end = (k + 1) * bf.chunk < m ? (k + 1) * bf.chunk : m;
+            for (int64_t i = k * bf.chunk; i < end; i++) {
+                rx_nn_load(xp + i * c * es, dt, c, xr);
+                rx_nn_load(gp + i * c * es, dt, c, gr);
+                double r = rx_nn_ld(rp, i, st);
+                if (pw)
+                    for (int64_t j = 0; j < c; j++) pw[j] += gr[j] * xr[j] * r;
+                if (!dxp) continue;
+                for (int64_t j = 0; j < c; j++) gr[j] *= wv[j];
+                double coef = r * r * r * dot(gr, xr, c) * inv_c;
+                for (int64_t j = 0; j < c; j++) gr[j] = r * gr[j] - coef * xr[j];
+                rx_nn_store(dxp + i * c * es, dt, c, gr);
             }
-            if (pw)
-                for (int64_t j = 0; j < c; j++) pw[j] += rx_nn_ld(gp, base + j, dt) * rx_nn_ld(xp, base + j, dt) * r;
         }
     }
-    if (partials) rx_nn_sum_chunks(partials, nchunks, c, rx_tensor_bytes(dw), dw->dtype);
-    free(partials);
+    if (dw) rx_nn_sum_chunks(bf.partials, bf.nchunks, c, rx_tensor_bytes(dw), dw->dtype);
+    bufs_free(&bf);
     return RX_OK;
 }
 
 rx_status rx_cpu_layernorm(rx_tensor *out, rx_tensor *mean, rx_tensor *rstd, const rx_tensor *x, const rx_tensor *w,
                            const rx_tensor *b, double eps)
 {
-    int64_t m = x->shape[0], c = x->shape[1];
+    int64_t m = x->shape[0], c = x->shape[1], es = rx_dtype_size(x->dtype);
     rx_dtype dt = x->dtype, st = stat_dtype(dt);
     const char *xp = rx_tensor_bytes(x);
-    const char *wp = w ? rx_tensor_bytes(w) : NULL, *bp = b ? rx_tensor_bytes(b) : NULL;
     char *op = rx_tensor_bytes(out);
     char *mp = mean ? rx_tensor_bytes(mean) : NULL, *rp = rstd ? rx_tensor_bytes(rstd) : NULL;
+    norm_bufs bf;
+    RX_TRY(bufs_new("layernorm", m, c, w, b, 1, 0, &bf));
+    const double *wv = bf.params, *bv = bf.params + c;
     double inv_c = 1.0 / (double)(c ? c : 1);
-#pragma omp parallel for schedule(static) if (m > 1 && m * c >= RX_PARALLEL_MIN)
-    for (int64_t i = 0; i < m; i++) {
-        int64_t base = i * c;
-        double sum = 0.0;
-        for (int64_t j = 0; j < c; j++) sum += rx_nn_ld(xp, base + j, dt);
-        double mu = sum * inv_c, var = 0.0;
-        for (int64_t j = 0; j < c; j++) {
-            double d = rx_nn_ld(xp, base + j, dt) - mu;
-            var += d * d;
+#pragma omp parallel if (m > 1 && m * c >= RX_PARALLEL_MIN)
+    {
+        double *row = rx_nn_thread_scratch(bf.scratch, c);
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < m; i++) {
+            rx_nn_load(xp + i * c * es, dt, c, row);
+            double mu = dot(row, NULL, c) * inv_c;
+            for (int64_t j = 0; j < c; j++) row[j] -= mu;
+            double r = 1.0 / sqrt(dot(row, row, c) * inv_c + eps);
+            for (int64_t j = 0; j < c; j++) row[j] = row[j] * r * wv[j] + bv[j];
+            rx_nn_store(op + i * c * es, dt, c, row);
+            if (mp) rx_nn_st(mp, i, st, mu);
+            if (rp) rx_nn_st(rp, i, st, r);
         }
-        double r = 1.0 / sqrt(var * inv_c + eps);
-        for (int64_t j = 0; j < c; j++) {
-            double y = (rx_nn_ld(xp, base + j, dt) - mu) * r;
-            if (wp) y *= rx_nn_ld(wp, j, dt);
-            if (bp) y += rx_nn_ld(bp, j, dt);
-            rx_nn_st(op, base + j, dt, y);
-        }
-        if (mp) rx_nn_st(mp, i, st, mu);
-        if (rp) rx_nn_st(rp, i, st, r);
     }
+    bufs_free(&bf);
     return RX_OK;
 }
 
 rx_status rx_cpu_layernorm_bwd(rx_tensor *dx, rx_tensor *dw, rx_tensor *db, const rx_tensor *g, const rx_tensor *x,
                                const rx_tensor *w, const rx_tensor *mean, const rx_tensor *rstd)
 {
-    int64_t m = x->shape[0], c = x->shape[1], chunk, nchunks;
+    int64_t m = x->shape[0], c = x->shape[1], es = rx_dtype_size(x->dtype);
     rx_dtype dt = x->dtype, st = stat_dtype(dt);
-    const char *xp = rx_tensor_bytes(x), *gp = rx_tensor_bytes(g), *wp = w ? rx_tensor_bytes(w) : NULL;
+    const char *xp = rx_tensor_bytes(x), *gp = rx_tensor_bytes(g);
     const char *mp = rx_tensor_bytes(mean), *rp = rx_tensor_bytes(rstd);
     char *dxp = dx ? rx_tensor_bytes(dx) : NULL;
     int nsums = (dw != NULL) + (db != NULL);
-    double *partials;
-    RX_TRY(alloc_partials("layernorm", m, c, nsums, &chunk, &nchunks, &partials));
+    norm_bufs bf;
+    RX_TRY(bufs_new("layernorm backward", m, c, w, NULL, 2, nsums, &bf));
+    const double *wv = bf.params;
     /* partials: nchunks rows of dw sums, then nchunks rows of db sums */
-    double *pw_all = dw ? partials : NULL, *pb_all = db ? partials + (dw ? nchunks * c : 0) : NULL;
+    double *pw_all = dw ? bf.partials : NULL, *pb_all = db ? bf.partials + (dw ? bf.nchunks * c : 0) : NULL;
     double inv_c = 1.0 / (double)(c ? c : 1);
-#pragma omp parallel for schedule(static) if (nchunks > 1 && m * c >= RX_PARALLEL_MIN)
-    for (int64_t k = 0; k < nchunks; k++) {
-        double *pw = pw_all ? pw_all + k * c : NULL, *pb = pb_all ? pb_all + k * c : NULL;
-        int64_t end = (k + 1) * chunk < m ? (k + 1) * chunk : m;
-        for (int64_t i = k * chunk; i < end; i++) {
-            int64_t base = i * c;
-            double mu = rx_nn_ld(mp, i, st), r = rx_nn_ld(rp, i, st);
-            if (dxp) {
-                double s1 = 0.0, s2 = 0.0;
-                for (int64_t j = 0; j < c; j++) {
-                    double gw = rx_nn_ld(gp, base + j, dt) * (wp ? rx_nn_ld(wp, j, dt) : 1.0);
-                    double xh = (rx_nn_ld(xp, base + j, dt) - mu) * r;
-                    s1 += gw;
-                    s2 += gw * xh;
-                }
-                s1 *= inv_c;
-                s2 *= inv_c;
-                for (int64_t j = 0; j < c; j++) {
-                    double gw = rx_nn_ld(gp, base + j, dt) * (wp ? rx_nn_ld(wp, j, dt) : 1.0);
-                    double xh = (rx_nn_ld(xp, base + j, dt) - mu) * r;
-                    rx_nn_st(dxp, base + j, dt, r * (gw - s1 - xh * s2));
-                }
+#pragma omp parallel if (bf.nchunks > 1 && m * c >= RX_PARALLEL_MIN)
+    {
+        double *xh = rx_nn_thread_scratch(bf.scratch, 2 * c), *gr = xh + c;
+#pragma omp for schedule(static)
+        for (int64_t k = 0; k < bf.nchunks; k++) {
+            double *pw = pw_all ? pw_all + k * c : NULL, *pb = pb_all ? pb_all + k * c : NULL;
+            int64_t end = (k + 1) * bf.chunk < m ? (k + 1) * bf.chunk : m;
+            for (int64_t i = k * bf.chunk; i < end; i++) {
+                rx_nn_load(xp + i * c * es, dt, c, xh);
+                rx_nn_load(gp + i * c * es, dt, c, gr);
+                double mu = rx_nn_ld(mp, i, st), r = rx_nn_ld(rp, i, st);
+                for (int64_t j = 0; j < c; j++) xh[j] = (xh[j] - mu) * r;
+                if (pw)
+                    for (int64_t j = 0; j < c; j++) pw[j] += gr[j] * xh[j];
+                if (pb)
+                    for (int64_t j = 0; j < c; j++) pb[j] += gr[j];
+                if (!dxp) continue;
+                for (int64_t j = 0; j < c; j++) gr[j] *= wv[j];
+                double s1 = dot(gr, NULL, c) * inv_c, s2 = dot(gr, xh, c) * inv_c;
+                for (int64_t j = 0; j < c; j++) gr[j] = r * (gr[j] - s1 - xh[j] * s2);
+                rx_nn_store(dxp + i * c * es, dt, c, gr);
             }
-            if (pw)
-                for (int64_t j = 0; j < c; j++)
-                    pw[j] += rx_nn_ld(gp, base + j, dt) * (rx_nn_ld(xp, base + j, dt) - mu) * r;
-            if (pb)
-                for (int64_t j = 0; j < c; j++) pb[j] += rx_nn_ld(gp, base + j, dt);
         }
     }
-    if (dw) rx_nn_sum_chunks(pw_all, nchunks, c, rx_tensor_bytes(dw), dw->dtype);
-    if (db) rx_nn_sum_chunks(pb_all, nchunks, c, rx_tensor_bytes(db), db->dtype);
-    free(partials);
+    if (dw) rx_nn_sum_chunks(pw_all, bf.nchunks, c, rx_tensor_bytes(dw), dw->dtype);
+    if (db) rx_nn_sum_chunks(pb_all, bf.nchunks, c, rx_tensor_bytes(db), db->dtype);
+    bufs_free(&bf);
     return RX_OK;
 }

@@ -1,64 +1,106 @@
 /* nn_pointwise.c — CPU elementwise nn kernels: SwiGLU (forward and backward) and dropout.
  *
  * Owns: the SwiGLU derivative (d silu(a)/da = s (1 + a (1 - s)), s = sigmoid(a), with the
- * sigmoid written so that it never overflows), and dropout's mask: element i is dropped when
- * Philox counter offset + i gives a bernoulli(p) one (core/philox.h), so the backward, which is
- * the same kernel applied to the gradient, regenerates exactly the forward's mask.
+ * sigmoid written so that exp never overflows and evaluated at the dtype's precision), dropout's
+ * mask (element i is dropped when Philox counter offset + i gives a bernoulli(p) one, see
+ * core/philox.h, so the backward, which is the same kernel applied to the gradient, regenerates
+ * exactly the forward's mask), and the blocking: elements are processed in blocks of BLOCK,
+ * converted to per-thread double buffers.
  */
 #include "cpu_kernels.h"
 #include "strided.h"
 #include "../core/philox.h"
 
 #include <math.h>
+#include <stdlib.h>
 
-static inline double sigmoid(double a)
+#define BLOCK 1024
+
+static inline double sigmoid(double a, rx_dtype dt)
 {
-    if (a >= 0) return 1.0 / (1.0 + exp(-a));
-    double e = exp(a);
+    if (a >= 0) return 1.0 / (1.0 + rx_nn_exp(-a, dt));
+    double e = rx_nn_exp(a, dt);
     return e / (1.0 + e);
 }
 
 rx_status rx_cpu_swiglu(rx_tensor *out, const rx_tensor *gate, const rx_tensor *up)
 {
-    int64_t n = rx_tensor_numel(out);
+    int64_t n = rx_tensor_numel(out), nb = (n + BLOCK - 1) / BLOCK, es = rx_dtype_size(out->dtype);
     rx_dtype dt = out->dtype;
-    const char *gp = rx_tensor_bytes(gate), *up_ = rx_tensor_bytes(up);
+    const char *gp = rx_tensor_bytes(gate), *upp = rx_tensor_bytes(up);
     char *op = rx_tensor_bytes(out);
-#pragma omp parallel for schedule(static) if (n >= RX_PARALLEL_MIN)
-    for (int64_t i = 0; i < n; i++) {
-        double a = rx_nn_ld(gp, i, dt);
-        rx_nn_st(op, i, dt, a * sigmoid(a) * rx_nn_ld(up_, i, dt));
+    double *scratch = rx_nn_scratch_new("swiglu", 2 * BLOCK);
+    if (!scratch) return RX_ERR_NOMEM;
+#pragma omp parallel if (n >= RX_PARALLEL_MIN)
+    {
+        double *a = rx_nn_thread_scratch(scratch, 2 * BLOCK), *u = a + BLOCK;
+#pragma omp for schedule(static)
+        for (int64_t blk = 0; blk < nb; blk++) {
+            int64_t off = blk * BLOCK, len = n - off < BLOCK ? n - off : BLOCK;
+            rx_nn_load(gp + off * es, dt, len, a);
+            rx_nn_load(upp + off * es, dt, len, u);
+            for (int64_t i = 0; i < len; i++) a[i] = a[i] * sigmoid(a[i], dt) * u[i];
+            rx_nn_store(op + off * es, dt, len, a);
+        }
     }
+    free(scratch);
     return RX_OK;
 }
 
 rx_status rx_cpu_swiglu_bwd(rx_tensor *dgate, rx_tensor *dup, const rx_tensor *g, const rx_tensor *gate,
                             const rx_tensor *up)
 {
-    int64_t n = rx_tensor_numel(g);
+    int64_t n = rx_tensor_numel(g), nb = (n + BLOCK - 1) / BLOCK, es = rx_dtype_size(g->dtype);
     rx_dtype dt = g->dtype;
-    const char *gp = rx_tensor_bytes(g), *ap = rx_tensor_bytes(gate), *up_ = rx_tensor_bytes(up);
+    const char *gp = rx_tensor_bytes(g), *ap = rx_tensor_bytes(gate), *upp = rx_tensor_bytes(up);
     char *dgp = dgate ? rx_tensor_bytes(dgate) : NULL, *dup_ = dup ? rx_tensor_bytes(dup) : NULL;
-#pragma omp parallel for schedule(static) if (n >= RX_PARALLEL_MIN)
-    for (int64_t i = 0; i < n; i++) {
-        double gi = rx_nn_ld(gp, i, dt), a = rx_nn_ld(ap, i, dt), s = sigmoid(a);
-        if (dgp) rx_nn_st(dgp, i, dt, gi * rx_nn_ld(up_, i, dt) * s * (1.0 + a * (1.0 - s)));
-        if (dup_) rx_nn_st(dup_, i, dt, gi * a * s);
+    double *scratch = rx_nn_scratch_new("swiglu backward", 3 * BLOCK);
+    if (!scratch) return RX_ERR_NOMEM;
+#pragma omp parallel if (n >= RX_PARALLEL_MIN)
+    {
+        double *gb = rx_nn_thread_scratch(scratch, 3 * BLOCK), *a = gb + BLOCK, *u = a + BLOCK;
+#pragma omp for schedule(static)
+        for (int64_t blk = 0; blk < nb; blk++) {
+            int64_t off = blk * BLOCK, len = n - off < BLOCK ? n - off : BLOCK;
+            rx_nn_load(gp + off * es, dt, len, gb);
+            rx_nn_load(ap + off * es, dt, len, a);
+            rx_nn_load(upp + off * es, dt, len, u);
+            for (int64_t i = 0; i < len; i++) { /* a <- dgate, u <- dup */
+                double s = sigmoid(a[i], dt), gi = gb[i], ai = a[i];
+                a[i] = gi * u[i] * s * (1.0 + ai * (1.0 - s));
+                u[i] = gi * ai * s;
+            }
+            if (dgp) rx_nn_store(dgp + off * es, dt, len, a);
+            if (dup_) rx_nn_store(dup_ + off * es, dt, len, u);
+        }
     }
+    free(scratch);
     return RX_OK;
 }
 
 rx_status rx_cpu_dropout(rx_tensor *out, const rx_tensor *x, double p, uint64_t seed, uint64_t offset)
 {
-    int64_t n = rx_tensor_numel(out);
+    int64_t n = rx_tensor_numel(out), nb = (n + BLOCK - 1) / BLOCK, es = rx_dtype_size(out->dtype);
     rx_dtype dt = out->dtype;
     const char *xp = rx_tensor_bytes(x);
     char *op = rx_tensor_bytes(out);
     double scale = 1.0 / (1.0 - p);
-#pragma omp parallel for schedule(static) if (n >= RX_PARALLEL_MIN / 4)
-    for (int64_t i = 0; i < n; i++) {
-        bool drop = rx_philox_bernoulli(rx_philox4x32_10(offset + (uint64_t)i, seed), p);
-        rx_nn_st(op, i, dt, drop ? 0.0 : rx_nn_ld(xp, i, dt) * scale);
+    double *scratch = rx_nn_scratch_new("dropout", BLOCK);
+    if (!scratch) return RX_ERR_NOMEM;
+#pragma omp parallel if (n >= RX_PARALLEL_MIN / 4)
+    {
+        double *v = rx_nn_thread_scratch(scratch, BLOCK);
+#pragma omp for schedule(static)
+        for (int64_t blk = 0; blk < nb; blk++) {
+            int64_t off = blk * BLOCK, len = n - off < BLOCK ? n - off : BLOCK;
+            rx_nn_load(xp + off * es, dt, len, v);
+            for (int64_t i = 0; i < len; i++) {
+                bool drop = rx_philox_bernoulli(rx_philox4x32_10(offset + (uint64_t)(off + i), seed), p);
+                v[i] = drop ? 0.0 : v[i] * scale;
+            }
+            rx_nn_store(op + off * es, dt, len, v);
+        }
     }
+    free(scratch);
     return RX_OK;
 }

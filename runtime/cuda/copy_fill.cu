@@ -20,7 +20,9 @@
  */
 #include "cuda_device.cuh"
 
-#include "../cpu/cpu_kernels.h"
+extern "C" {
+#include "../cpu/cpu_kernels.h" /* rx_cpu_copy, for the host side of staged copies */
+}
 
 #include <stdlib.h>
 

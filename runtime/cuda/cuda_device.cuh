@@ -226,9 +226,6 @@ template <typename T, int N> struct alignas(sizeof(T) * N) rx_vec {
     T v[N];
 };
 
-/* Elements per 16-byte access of the widest operand type. */
-template <typename T> constexpr int rx_vec_width() { return 16 / (int)sizeof(T) > 0 ? 16 / (int)sizeof(T) : 1; }
-
 static inline bool rx_aligned(const void *p, int64_t bytes) { return ((uintptr_t)p % (uintptr_t)bytes) == 0; }
 
 /* ---- launches ------------------------------------------------------------------------------- */
@@ -275,6 +272,55 @@ template <typename F> static inline rx_status rx_cuda_dispatch_bits(int64_t es, 
     case 4: return f(rx_type_tag<uint32_t>{});
     default: return f(rx_type_tag<uint64_t>{});
     }
+}
+
+/* ---- group reductions ---------------------------------------------------------------------- */
+
+__device__ __forceinline__ float rx_shfl_xor(float v, int m) { return __shfl_xor_sync(0xffffffffu, v, m); }
+__device__ __forceinline__ double rx_shfl_xor(double v, int m) { return __shfl_xor_sync(0xffffffffu, v, m); }
+__device__ __forceinline__ int rx_shfl_xor(int v, int m) { return __shfl_xor_sync(0xffffffffu, v, m); }
+__device__ __forceinline__ int64_t rx_shfl_xor(int64_t v, int m)
+{
+    return (int64_t)__shfl_xor_sync(0xffffffffu, (long long)v, m);
+}
+__device__ __forceinline__ uint64_t rx_shfl_xor(uint64_t v, int m)
+{
+    return (uint64_t)__shfl_xor_sync(0xffffffffu, (unsigned long long)v, m);
+}
+
+/* Combines v over a group of TPR threads (a warp, or the whole block when TPR == blockDim.x > 32)
+ * and returns the result to every thread of the group. op must be commutative: the butterfly then
+ * gives every lane the same bits, and the block stage combines warp results in warp order, so the
+ * result depends only on the data. `shared` holds 32 values (block stage only); every thread of
+ * the block must call this the same number of times. */
+template <int TPR, typename V, typename Op>
+__device__ __forceinline__ V rx_group_allreduce(V v, Op op, V *shared)
+{
+#pragma unroll
+    for (int m = 16; m >= 1; m >>= 1) v = op(v, rx_shfl_xor(v, m));
+    if constexpr (TPR > 32) {
+        int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+        __syncthreads(); /* shared may still be read by the previous call */
+        if (lane == 0) shared[warp] = v;
+        __syncthreads();
+        V r = shared[0];
+        for (int w = 1; w < TPR / 32; w++) r = op(r, shared[w]);
+        v = r;
+    }
+    return v;
+}
+
+/* Rounds a double result into a float storage type exactly as rx_store_double does. */
+template <typename T> __device__ __forceinline__ T rx_store_from_double(double v);
+template <> __device__ __forceinline__ float rx_store_from_double<float>(double v) { return (float)v; }
+template <> __device__ __forceinline__ double rx_store_from_double<double>(double v) { return v; }
+template <> __device__ __forceinline__ rx_f16_t rx_store_from_double<rx_f16_t>(double v)
+{
+    return rx_f16_t{rx_dev_f32_to_f16((float)v)};
+}
+template <> __device__ __forceinline__ rx_bf16_t rx_store_from_double<rx_bf16_t>(double v)
+{
+    return rx_bf16_t{rx_dev_f32_to_bf16((float)v)};
 }
 
 /* ---- temporary headers ------------------------------------------------------------------ */

@@ -174,13 +174,15 @@ static const luaL_Reg autograd_functions[] = {
 
 void rxl_open_autograd(lua_State *L)
 {
-    /* the methods join the tensor metatable's __index table and recx.tensor */
+    /* the methods join the tensor metatable's __index table; recx.tensor gets the same closures */
     luaL_getmetatable(L, RXL_TENSOR_MT);
     lua_getfield(L, -1, "__index");
     rxl_set_funcs(L, autograd_methods);
-    lua_pop(L, 2);
-    lua_getfield(L, -1, "tensor");
-    rxl_set_funcs(L, autograd_methods);
-    lua_pop(L, 1);
+    lua_getfield(L, -3, "tensor"); /* module, metatable, methods, recx.tensor */
+    for (const luaL_Reg *r = autograd_methods; r->name; r++) {
+        lua_getfield(L, -2, r->name);
+        lua_setfield(L, -2, r->name);
+    }
+    lua_pop(L, 3);
     rxl_set_funcs(L, autograd_functions);
 }

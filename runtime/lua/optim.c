@@ -112,8 +112,9 @@ static int optim_adamw_step(lua_State *L)
     lua_getfield(L, 5, "step");
     int ok = 0;
     o.step = (int64_t)lua_tointegerx(L, -1, &ok);
-    if (!ok || lua_type(L, -1) != LUA_TNUMBER)
-        return rxl_arg_error(L, 5, "step: expected an integer step number (1-based), got %s", luaL_typename(L, -1));
+    if (!ok && lua_type(L, -1) == LUA_TNUMBER)
+        return rxl_arg_error(L, 5, "step: expected an integer step number (1-based), got %.14g", lua_tonumber(L, -1));
+    if (!ok) return rxl_arg_error(L, 5, "step: expected an integer step number (1-based), got %s", luaL_typename(L, -1));
     lua_pop(L, 1);
     if (isnan(o.lr)) return rxl_arg_error(L, 5, "lr: expected a number, got nil");
     rxl_check_status(L, rx_adamw_step(n, params, grads, m, v, &o));
@@ -137,6 +138,8 @@ static int optim_sgd_step(lua_State *L)
     double wd = opt_number(L, 4, "weight_decay", 0.0);
     int nesterov = opt_boolean(L, 4, "nesterov");
     int first = opt_boolean(L, 4, "first_step");
+    if (momentum != 0 && !bufs)
+        return rxl_arg_error(L, 3, "expected a list of momentum buffers (momentum is %g), got nil", momentum);
     rxl_check_status(L, rx_sgd_step(n, params, grads, bufs, lr, momentum, dampening, wd, nesterov, first));
     return 0;
 }

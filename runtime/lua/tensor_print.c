@@ -95,9 +95,20 @@ static int64_t read_int(const reader *r, int64_t off)
     }
 }
 
+/* Float values that are whole numbers (|v| <= 2^53, not -0) come back as Lua integers, as in
+ * torch7 where every number printed plainly: t:sum():item() prints 6, not 6.0. Arithmetic is
+ * unaffected (Lua converts as needed). */
+static void push_float(lua_State *L, double v)
+{
+    if (v == floor(v) && fabs(v) <= 9007199254740992.0 && !(v == 0 && signbit(v)))
+        lua_pushinteger(L, (lua_Integer)v);
+    else
+        lua_pushnumber(L, v);
+}
+
 static void push_element(lua_State *L, const reader *r, int64_t off)
 {
-    if (r->kind == KIND_FLOAT) lua_pushnumber(L, read_float(r, off));
+    if (r->kind == KIND_FLOAT) push_float(L, read_float(r, off));
     else if (r->kind == KIND_BOOL) lua_pushboolean(L, read_int(r, off) != 0);
     else lua_pushinteger(L, read_int(r, off));
 }

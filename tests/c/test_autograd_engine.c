@@ -185,6 +185,53 @@ static void test_saved_tensor_modified(void)
     rx_tensor_release(a);
     rx_tensor_release(one);
     rx_tensor_release(x);
+
+    /* nodes keep only what their backward reads: in c * w and c @ w with only w requiring grad,
+     * w may change afterwards (its gradient reads c), c may not */
+    const int64_t s22[] = {2, 2};
+    for (int mm = 0; mm <= 1; mm++) {
+        rx_tensor *c = t_from(2, s22, RX_F64, (const double[]){1, 2, 3, 4});
+        rx_tensor *w = leaf(2, s22, (const double[]){0.5, -1, 2, 0.25}), *p = NULL;
+        CHECK_OK(mm ? rx_matmul(c, w, &p) : rx_binary(RX_MUL, c, w, &p));
+        y = sum_all(p);
+        prev = rx_set_grad_enabled(0);
+        CHECK_OK(rx_fill_(w, 3));
+        rx_set_grad_enabled(prev);
+        CHECK_OK(rx_backward(y, NULL, 1));
+        /* d sum(c w) / dw = c; d sum(c @ w) / dw[k][j] = sum_i c[i][k] */
+        const double ref_mul[] = {1, 2, 3, 4}, ref_mm[] = {4, 4, 6, 6};
+        CHECK_TENSOR(rx_grad(w), 2, s22, mm ? ref_mm : ref_mul, 0, 0);
+        CHECK_OK(rx_fill_(c, 0));
+        CHECK_ERR(rx_backward(y, NULL, 0), RX_ERR_ARG, "modified in place");
+        rx_tensor_release(y);
+        rx_tensor_release(p);
+        rx_tensor_release(w);
+        rx_tensor_release(c);
+    }
+}
+
+/* A forward that fails records nothing and leaves nothing alive. */
+static void test_forward_errors(void)
+{
+    int64_t start = live_tensors();
+    rx_tensor *x = leaf(1, S4, X4), *b = leaf(1, (const int64_t[]){3}, X4), *y = (rx_tensor *)1;
+    CHECK_ERR(rx_binary(RX_MUL, x, b, &y), RX_ERR_SHAPE, NULL);
+    CHECK(y == NULL);
+    y = (rx_tensor *)1;
+    CHECK_ERR(rx_matmul(x, b, &y), RX_ERR_SHAPE, "argument #2");
+    CHECK(y == NULL);
+    rx_tensor *v = NULL, *ix = NULL;
+    CHECK_ERR(rx_max_dim(x, 3, 0, &v, &ix), RX_ERR_ARG, "dim 3");
+    CHECK(v == NULL && ix == NULL);
+    CHECK_ERR(rx_sort(x, 1, 0, &v, &ix), RX_ERR_ARG, NULL);
+    CHECK(v == NULL && ix == NULL);
+    CHECK_ERR(rx_narrow(x, 0, 2, 3, &y), RX_ERR_ARG, "narrow");
+    rx_tensor *parts[2] = {x, NULL};
+    CHECK_ERR(rx_cat(2, parts, 0, &y), RX_ERR_ARG, "argument #2");
+    CHECK(rx_grad(x) == NULL && rx_is_leaf(x));
+    rx_tensor_release(x);
+    rx_tensor_release(b);
+    CHECK(live_tensors() == start);
 }
 
 static void test_inplace_on_grad_tensor(void)
@@ -428,6 +475,7 @@ int main(void)
     RUN(test_backward_twice);
     RUN(test_saved_tensor_modified);
     RUN(test_inplace_on_grad_tensor);
+    RUN(test_forward_errors);
     RUN(test_backward_arguments);
     RUN(test_grad_mode_and_detach);
     RUN(test_grad_fn_names);

@@ -8,8 +8,10 @@
  * duplicate indices, scatter_add, cat and stack; broadcasting on both sides of binary ops and
  * non-contiguous (transposed, narrowed) leaves. Inputs stay away from kinks; the values at kinks
  * and ties (relu/abs at 0, maximum ties, max ties, clamp bounds, prod with zeros, pow at 0) are
- * checked against hand-computed gradients. Non-float outputs never require grad; f32, f16 and bf16
- * inputs get gradients of their own dtype, close to an f64 reference.
+ * checked against hand-computed gradients. 0-d leaves and empty tensors are covered. Non-float
+ * outputs never require grad; f32, f16 and bf16 inputs get gradients of their own dtype, close to
+ * the f64 gradient of the same values (a hand-derived formula, and one graph through most ops run
+ * in both dtypes).
  */
 #include "gradcheck.h"
 
@@ -861,6 +863,135 @@ static void test_low_precision(void)
     rx_tensor_release(b);
 }
 
+/* A graph through most ops: x (3, 4), w (4, 3) of one dtype -> a 0-d loss. Temporaries are
+ * released at the end (the graph keeps what backward needs). */
+#define STEP(var, call)     \
+    rx_tensor *var = NULL;  \
+    CHECK_OK(call);         \
+    held[n++] = var
+
+static rx_tensor *composite_loss(rx_tensor *x, rx_tensor *w, rx_tensor *idx)
+{
+    rx_tensor *held[64];
+    int n = 0;
+    STEP(a, rx_matmul(x, w, &a)); /* (3, 3) */
+    STEP(b, rx_softmax(a, -1, &b));
+    STEP(c1, rx_unary(RX_GELU, x, &c1));
+    STEP(c2, rx_unary(RX_SIGMOID, x, &c2));
+    STEP(c, rx_binary(RX_MUL, c1, c2, &c));
+    STEP(d, rx_reduce(RX_SUM, c, 1, (const int[]){1}, 1, &d)); /* (3, 1) */
+    STEP(e, rx_binary(RX_ADD, b, d, &e));                       /* (3, 3) */
+    STEP(f, rx_max_dim(e, 1, 0, &f, NULL));                     /* (3) */
+    STEP(g, rx_cumsum(f, 0, &g));
+    STEP(h, rx_clamp(x, -0.5, 0.5, &h));
+    STEP(i1, rx_index_select(w, 0, idx, &i1)); /* (3, 3) */
+    STEP(i, rx_binary(RX_MUL, i1, e, &i));
+    STEP(j1, rx_unary(RX_ABS, x, &j1));
+    STEP(j2, rx_binary_scalar(RX_ADD, j1, 0.5, 0, &j2));
+    STEP(j, rx_binary_scalar(RX_POW, j2, 1.5, 0, &j));
+    STEP(k1, rx_binary_scalar(RX_GT, x, 0, 0, &k1));
+    STEP(k2, rx_binary_scalar(RX_MUL, x, 2, 0, &k2));
+    STEP(k, rx_where(k1, x, k2, &k));
+    STEP(l1, rx_sort(x, -1, 1, &l1, NULL));
+    STEP(l, rx_topk(l1, 2, -1, 1, &l, NULL)); /* (3, 2) */
+    STEP(m1, rx_transpose(l, 0, 1, &m1));
+    STEP(m, rx_log_softmax(m1, 0, &m));
+    STEP(o1, rx_narrow(j, 1, 0, 2, &o1));
+    STEP(o, rx_reduce(RX_PROD, o1, 1, (const int[]){-1}, 0, &o)); /* (3) */
+    STEP(q1, rx_cat(2, (rx_tensor *[]){g, o}, 0, &q1));             /* (6) */
+    STEP(q2, rx_stack(2, (rx_tensor *[]){f, o}, 0, &q2));           /* (2, 3) */
+    STEP(q3, rx_reshape(q2, 1, (const int64_t[]){6}, &q3));
+    STEP(q4, rx_unary(RX_EXP, q3, &q4));
+    STEP(q5, rx_binary_scalar(RX_ADD, q4, 1, 0, &q5));
+    STEP(q, rx_binary(RX_DIV, q1, q5, &q));
+    STEP(r1, rx_unary(RX_TANH, x, &r1));
+    STEP(r, rx_reduce(RX_MAX, r1, 1, (const int[]){0}, 0, &r));
+    rx_tensor *parts[] = {g, h, i, j, k, m, q, r};
+    STEP(loss, rx_reduce(RX_MEAN, c, 0, NULL, 0, &loss));
+    for (int p = 0; p < 8; p++) {
+        STEP(sp, rx_reduce(RX_SUM, parts[p], 0, NULL, 0, &sp));
+        STEP(next, rx_binary(RX_ADD, loss, sp, &next));
+        loss = next;
+    }
+    rx_tensor_retain(loss);
+    for (int z = 0; z < n; z++) rx_tensor_release(held[z]);
+    return loss;
+}
+#undef STEP
+
+static void test_low_precision_graph(void)
+{
+    const int64_t sx[] = {3, 4}, sw[] = {4, 3};
+    double xv[12], wv[12];
+    for (int i = 0; i < 12; i++) {
+        xv[i] = 0.9 * sin(1.7 * i + 0.3);
+        wv[i] = 0.8 * cos(1.3 * i + 0.1);
+    }
+    rx_tensor *idx = index_of(3, (const int64_t[]){1, 3, 1});
+    const rx_dtype dts[] = {RX_F32, RX_F16, RX_BF16};
+    const double tol[] = {1e-4, 3e-2, 1.5e-1};
+    for (int k = 0; k < 3; k++) {
+        rx_tensor *x = t_from(2, sx, dts[k], xv), *w = t_from(2, sw, dts[k], wv);
+        /* the reference: the same graph in f64 on the values the dtype holds */
+        double xr[12], wr[12];
+        rx_tensor_to_doubles(x, xr, 12);
+        rx_tensor_to_doubles(w, wr, 12);
+        rx_tensor *x64 = t_from(2, sx, RX_F64, xr), *w64 = t_from(2, sw, RX_F64, wr);
+        rx_tensor *in[4] = {x, w, x64, w64};
+        for (int j = 0; j < 4; j++) CHECK_OK(rx_set_requires_grad(in[j], 1));
+        for (int j = 0; j < 2; j++) {
+            rx_tensor *loss = composite_loss(in[2 * j], in[2 * j + 1], idx);
+            CHECK(rx_tensor_dtype(loss) == (j ? RX_F64 : dts[k]));
+            CHECK_OK(rx_backward(loss, NULL, 0));
+            rx_tensor_release(loss);
+        }
+        for (int j = 0; j < 2; j++) {
+            rx_tensor *g = rx_grad(in[j]), *ref = rx_grad(in[j + 2]);
+            CHECK(g && ref && rx_tensor_dtype(g) == dts[k]);
+            if (!g || !ref) continue;
+            double *rv = t_values(ref);
+            CHECK_TENSOR(g, 2, j ? sw : sx, rv, tol[k], tol[k]);
+            free(rv);
+        }
+        for (int j = 0; j < 4; j++) rx_tensor_release(in[j]);
+    }
+    rx_tensor_release(idx);
+}
+
+/* 0-d leaves through broadcasting, views, reductions and scans; empty tensors. */
+static void test_scalars_and_empty(void)
+{
+    ctx c = {.ndim = 2, .shape = {3, 4}};
+    GC("expand 0-d", f_expand, &c, leaf_in(0, NULL, 800, -1, 1));
+    c.op = RX_MUL;
+    GC("0-d * (3,4)", f_binary, &c, leaf_in(0, NULL, 801, -1, 1), leaf_in(2, (const int64_t[]){3, 4}, 802, -1, 1));
+    c.op = RX_POW;
+    GC("(3) ^ 0-d", f_binary, &c, leaf_in(1, (const int64_t[]){3}, 803, 0.5, 2), leaf_in(0, NULL, 804, -1, 1));
+    c = (ctx){.op = RX_SUM};
+    GC("sum of 0-d", f_reduce, &c, leaf_in(0, NULL, 805, -1, 1));
+    c = (ctx){.op = RX_PROD, .ndims = 1, .dims = {-1}, .keepdim = 1};
+    GC("prod of 0-d, dim -1", f_reduce, &c, leaf_in(0, NULL, 806, -1, 1));
+    c = (ctx){.dim = 0};
+    GC("cumsum of 0-d", f_cumsum, &c, leaf_in(0, NULL, 807, -1, 1));
+    GC("log_softmax of 0-d", f_log_softmax, &c, leaf_in(0, NULL, 808, -1, 1));
+    GC("sort of 0-d", f_sort, &c, leaf_in(0, NULL, 809, -1, 1));
+    c = (ctx){.op = RX_MAX, .dim = -1};
+    GC("max_dim of 0-d", f_max_dim, &c, leaf_in(0, NULL, 810, -1, 1));
+    c = (ctx){.ndim = 0};
+    GC("view (1,1) as 0-d", f_view, &c, leaf_in(2, (const int64_t[]){1, 1}, 811, -1, 1));
+    GC("(4) @ (4) -> 0-d", f_matmul, NULL, leaf_in(1, (const int64_t[]){4}, 812, -1, 1), leaf_in(1, (const int64_t[]){4}, 813, -1, 1));
+
+    /* empty: the gradient is empty too, of the right shape */
+    const int64_t s03[] = {0, 3};
+    rx_tensor *x = leaf_in(2, s03, 814, -1, 1), *y = NULL, *e = NULL;
+    CHECK_OK(rx_unary(RX_EXP, x, &e));
+    CHECK_OK(rx_reduce(RX_SUM, e, 1, (const int[]){0}, 0, &y));
+    rx_tensor_release(e);
+    backward_sum(y);
+    CHECK_TENSOR(rx_grad(x), 2, s03, NULL, 0, 0);
+    rx_tensor_release(x);
+}
+
 /* Integer and bool tensors never require grad; ops on them never record. */
 static void test_integers(void)
 {
@@ -890,7 +1021,9 @@ int main(void)
     RUN(test_matmul);
     RUN(test_indexing);
     RUN(test_cat_stack);
+    RUN(test_scalars_and_empty);
     RUN(test_low_precision);
+    RUN(test_low_precision_graph);
     RUN(test_integers);
     return check_finish();
 }

@@ -166,7 +166,7 @@ T.case("state_dict round trip continues identically", function()
   T.eq(opt2.state[p2].step, 3)
   -- errors
   local sgd = optim.sgd({p2, q2}, {lr = 1})
-  T.raises("the state is of a adamw optimizer, this one is sgd", sgd.load_state_dict, sgd, sd)
+  T.raises("the state is of kind 'adamw', this optimizer is 'sgd'", sgd.load_state_dict, sgd, sd)
   local r = f64({1, 2}):requires_grad(true)
   local opt3 = optim.adamw({r, q2})
   T.raises("exp_avg has shape (3), the parameter (2)", opt3.load_state_dict, opt3, sd)
@@ -261,6 +261,34 @@ T.case("accumulate with clipping and a scheduler", function()
   T.near(p:tolist(), {-0.6, -0.8}, 1e-6, "clipped to norm 1 and lr 1")
   T.near(opt.param_groups[1].lr, 0.75, 1e-15, "scheduler stepped")
   T.raises("unknown option 'step'", optim.accumulate, opt, {step = 2})
+end)
+
+T.case("recx.core.optim bindings: argument errors in Lua terms", function()
+  local C = require("recx.core").optim
+  local p = tensor.zeros(2):requires_grad(true)
+  local g, m, v = tensor.ones(2), tensor.zeros(2), tensor.zeros(2)
+  T.raises("adamw_step: argument #5: step: expected an integer step number (1-based), got 1.5", C.adamw_step,
+    {p}, {g}, {m}, {v}, {lr = 1, step = 1.5})
+  T.raises("adamw_step: argument #5: unknown option 'foo'", C.adamw_step, {p}, {g}, {m}, {v}, {lr = 1, step = 1, foo = 1})
+  T.raises("adamw_step: argument #5: lr: expected a number, got nil", C.adamw_step, {p}, {g}, {m}, {v}, {step = 1})
+  T.raises("adamw_step: argument #2: grads[1]: expected a tensor, got nil", C.adamw_step, {p}, {}, {m}, {v},
+    {lr = 1, step = 1})
+  T.raises("adamw_step: argument #3: expected 1 exp_avgs (one per parameter), got 2", C.adamw_step, {p}, {g}, {m, m},
+    {v}, {lr = 1, step = 1})
+  T.raises("expected f32 optimizer state, got f64", C.adamw_step, {p}, {g}, {m:to("f64")}, {v}, {lr = 1, step = 1})
+  T.raises("sgd_step: argument #3: expected a list of momentum buffers (momentum is 0.9), got nil", C.sgd_step, {p},
+    {g}, nil, {lr = 0.1, momentum = 0.9})
+  T.raises("global_norm: argument #1: expected a list of tensors (tensors), got string", C.global_norm, "x")
+  T.raises("scale_: argument #2: expected a number, got string", C.scale_, {g}, "a")
+  local dead = tensor.ones(2)
+  dead:release()
+  T.raises("global_norm: argument #1: tensors[1]: tensor was released", C.global_norm, {dead})
+  C.sgd_step({p}, {g}, {false}, {lr = 0.5})
+  T.eq(p:tolist(), {-0.5, -0.5}, "false entries stand for no buffer")
+  C.scale_({g, m}, 3)
+  T.eq(g:tolist(), {3.0, 3.0})
+  T.near(C.global_norm({tensor.from({3.0}), tensor.from({{4.0}})}), 5.0, 1e-12)
+  T.ok(type(recx.clock()) == "number" and recx.clock() <= recx.clock(), "a monotonic clock")
 end)
 
 T.done()

@@ -115,6 +115,17 @@ local function shape_str(s)
   return "(" .. table.concat(s, ", ") .. ")"
 end
 
+-- The keys of t in a fixed order (numbers first, ascending, then strings), for stable errors.
+local function sorted_keys(t)
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = k end
+  table.sort(keys, function(a, b)
+    if type(a) == type(b) then return a < b end
+    return type(a) == "number"
+  end)
+  return keys
+end
+
 -- A copy of src as a state tensor (f32) of parameter p, on p's device.
 local function adopt(src, p)
   local out = src:to({dtype = "f32", device = p:device()})
@@ -132,7 +143,7 @@ function Optimizer:load_state_dict(sd)
   local fname = self.kind .. ":load_state_dict"
   if type(sd) ~= "table" then fail(fname, "argument #1: expected a state table, got %s", type(sd)) end
   if sd.kind ~= self.kind then
-    fail(fname, "the state is of a %s optimizer, this one is %s", tostring(sd.kind), self.kind)
+    fail(fname, "the state is of kind '%s', this optimizer is '%s'", tostring(sd.kind), self.kind)
   end
   if type(sd.param_groups) ~= "table" or #sd.param_groups ~= #self.param_groups then
     fail(fname, "the state has %s parameter groups, this optimizer %d",
@@ -146,10 +157,11 @@ function Optimizer:load_state_dict(sd)
       fail(fname, "group %d has %d parameters in the state, %d in this optimizer", gi, n, #g.params)
     end
   end
-  for i, entry in pairs(sd.state or {}) do
-    local p = params[i]
+  for _, i in ipairs(sorted_keys(sd.state or {})) do
+    local p, entry = params[i], sd.state[i]
     if not p then fail(fname, "state for parameter %s, but this optimizer has %d", tostring(i), #params) end
-    for k, v in pairs(entry) do
+    for _, k in ipairs(sorted_keys(entry)) do
+      local v = entry[k]
       if tensor.is_tensor(v) then
         if shape_str(v:shape()) ~= shape_str(p:shape()) then
           fail(fname, "parameter %d: %s has shape %s, the parameter %s", i, k, shape_str(v:shape()), shape_str(p:shape()))
