@@ -4,7 +4,7 @@
  * Owns: the public rx_* functions of these ops: each runs the raw op (ops/nn_*.c) and, when a
  * gradient is needed, records one node whose backward calls the matching raw backward op. What
  * each node keeps:
- *   linear     x, w                     embedding   ids (+ V, padding_idx)
+ *   linear     x (for dw), w (for dx)   embedding   ids (+ V, padding_idx)
  *   rmsnorm    x, w, rstd               layernorm   x, w, mean, rstd
  *   rope       cos, sin                 attention   q, k, v, probabilities (+ scale, p, counters)
  *   swiglu     gate, up                 dropout     nothing but p and its Philox counters
@@ -27,8 +27,8 @@ static rx_status record(rx_node *n, int nsave, rx_tensor *const *save, rx_tensor
 }
 
 /* Creates the node of `name` over n_inputs inputs and records it (see record). */
-static rx_status record_new(const char *name, rx_backward_fn fn, int n_inputs, rx_tensor *const *inputs, int nsave,
-                            rx_tensor *const *save, rx_tensor **out)
+static rx_status record_new(const char *name, rx_backward_fn fn, int n_inputs, rx_tensor *const *inputs,
+                            int nsave, rx_tensor *const *save, rx_tensor **out)
 {
     rx_node *n;
     RX_AG_RECORD(out, rx_node_new(name, fn, n_inputs, inputs, 1, &n));
@@ -39,8 +39,9 @@ static rx_status record_new(const char *name, rx_backward_fn fn, int n_inputs, r
 static rx_status check_no_grad(const char *op, int argn, const char *what, rx_tensor *t)
 {
     if (!t || !rx_ag_needs_record(1, &t)) return RX_OK;
-    return rx_fail(RX_ERR_ARG, "%s: argument #%d: %s requires grad, but %s has no gradient for it (detach it)", op,
-                   argn, what, op);
+    return rx_fail(RX_ERR_ARG,
+                   "%s: argument #%d: %s requires grad, but %s has no gradient for it (detach it)", op, argn,
+                   what, op);
 }
 
 /* Output pointer for input i of n: &grads[i] when it needs a gradient, else NULL. */
@@ -61,7 +62,10 @@ rx_status rx_linear(rx_tensor *x, rx_tensor *w, rx_tensor *b, rx_tensor **out)
     RX_TRY(rx_op_linear(x, w, b, out));
     rx_tensor *in[3] = {x, w, b};
     if (!rx_ag_needs_record(3, in)) return RX_OK;
-    return record_new("LinearBackward", linear_backward, 3, in, 2, in, out);
+    rx_node *n;
+    RX_AG_RECORD(out, rx_node_new("LinearBackward", linear_backward, 3, in, 1, &n));
+    /* x is needed only for dw and w only for dx: a frozen weight keeps no activation alive */
+    return record(n, 2, (rx_tensor *[]){n->needs_grad[1] ? x : NULL, n->needs_grad[0] ? w : NULL}, out);
 }
 
 /* ---- embedding -------------------------------------------------------------------------------- */
@@ -125,8 +129,8 @@ rx_status rx_layernorm(rx_tensor *x, rx_tensor *w, rx_tensor *b, double eps, rx_
     rx_tensor *mean = NULL, *rstd = NULL;
     RX_TRY(rx_op_layernorm_forward(x, w, b, eps, out, rec ? &mean : NULL, rec ? &rstd : NULL));
     if (!rec) return RX_OK;
-    rx_status s = record_new("LayerNormBackward", layernorm_backward, 3, in, 4, (rx_tensor *[]){x, w, mean, rstd},
-                             out);
+    rx_status s =
+        record_new("LayerNormBackward", layernorm_backward, 3, in, 4, (rx_tensor *[]){x, w, mean, rstd}, out);
     rx_tensor_release(mean);
     rx_tensor_release(rstd);
     return s;
@@ -139,7 +143,8 @@ rx_status rx_rope_inv_freq(int64_t head_dim, double theta, rx_tensor **out)
     return rx_op_rope_inv_freq(head_dim, theta, out);
 }
 
-rx_status rx_rope_tables(rx_tensor *positions, rx_tensor *inv_freq, rx_dtype dtype, rx_tensor **cos, rx_tensor **sin)
+rx_status rx_rope_tables(rx_tensor *positions, rx_tensor *inv_freq, rx_dtype dtype, rx_tensor **cos,
+                         rx_tensor **sin)
 {
     return rx_op_rope_tables(positions, inv_freq, dtype, cos, sin);
 }
@@ -175,7 +180,8 @@ static rx_status attention_backward(rx_node *n, rx_tensor *const *go, rx_tensor 
                                     (uint64_t)n->ints[1], want(n, gi, 0), want(n, gi, 1), want(n, gi, 2));
 }
 
-rx_status rx_attention(rx_tensor *q, rx_tensor *k, rx_tensor *v, const rx_attention_opts *opts, rx_tensor **out)
+rx_status rx_attention(rx_tensor *q, rx_tensor *k, rx_tensor *v, const rx_attention_opts *opts,
+                       rx_tensor **out)
 {
     *out = NULL;
     RX_TRY(check_no_grad("attention", 4, "additive_mask", opts ? opts->additive_mask : NULL));

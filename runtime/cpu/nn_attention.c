@@ -58,8 +58,8 @@ static const char *head_ptr(const heads *x, int64_t b, int64_t h, int64_t es)
 }
 
 /* C (m, n) = alpha op(A) op(B), row-major, in f32 or f64. */
-static void gemm(bool f64, bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const void *a, int64_t lda,
-                 const void *b, int64_t ldb, void *c, int64_t ldc)
+static void gemm(bool f64, bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const void *a,
+                 int64_t lda, const void *b, int64_t ldb, void *c, int64_t ldc)
 {
     if (m == 0 || n == 0) return;
     if (k == 0) {
@@ -71,8 +71,8 @@ static void gemm(bool f64, bool ta, bool tb, int64_t m, int64_t n, int64_t k, do
         cblas_dgemm(CblasRowMajor, tra, trb, (blasint)m, (blasint)n, (blasint)k, alpha, a, (blasint)lda, b,
                     (blasint)ldb, 0.0, c, (blasint)ldc);
     else
-        cblas_sgemm(CblasRowMajor, tra, trb, (blasint)m, (blasint)n, (blasint)k, (float)alpha, a, (blasint)lda, b,
-                    (blasint)ldb, 0.0f, c, (blasint)ldc);
+        cblas_sgemm(CblasRowMajor, tra, trb, (blasint)m, (blasint)n, (blasint)k, (float)alpha, a,
+                    (blasint)lda, b, (blasint)ldb, 0.0f, c, (blasint)ldc);
 }
 
 /* True when element (t, s) of head (b, h) survives dropout. */
@@ -95,7 +95,8 @@ static float *to_f32(const rx_tensor *t, heads *out)
     for (int64_t r = 0; r < rows; r++) {
         int64_t i2 = r % sh[2], i1 = (r / sh[2]) % sh[1], i0 = r / (sh[2] * sh[1]);
         int64_t off = i0 * st[0] + i1 * st[1] + i2 * st[2];
-        for (int64_t j = 0; j < sh[3]; j++) buf[r * sh[3] + j] = (float)rx_nn_ld(src, off + j * st[3], t->dtype);
+        for (int64_t j = 0; j < sh[3]; j++)
+            buf[r * sh[3] + j] = (float)rx_nn_ld(src, off + j * st[3], t->dtype);
     }
     out->data = (const char *)buf;
     out->sr = sh[3];
@@ -132,8 +133,8 @@ typedef struct fwd_args {
     attn_dims dm;
     bool f64;
     heads q, k, v;
-    char *out;   /* (B, H, T, D) contiguous, compute dtype */
-    char *probs; /* (B, H, T, S) contiguous, compute dtype */
+    char *out;                  /* (B, H, T, D) contiguous, compute dtype */
+    char *probs;                /* (B, H, T, S) contiguous, compute dtype */
     const uint8_t *key_padding; /* (B, S) or NULL */
     const rx_tensor *mask;      /* (B, H, T, S) strided view, or NULL */
     int causal;
@@ -154,7 +155,8 @@ static void softmax_row(const fwd_args *a, int64_t b, int64_t h, int64_t t, char
     if (a->mask) {
         const rx_tensor *m = a->mask;
         mdt = m->dtype;
-        mp = rx_tensor_bytes(m) + (b * m->stride[0] + h * m->stride[1] + t * m->stride[2]) * rx_dtype_size(mdt);
+        mp = rx_tensor_bytes(m) +
+             (b * m->stride[0] + h * m->stride[1] + t * m->stride[2]) * rx_dtype_size(mdt);
         ms = m->stride[3];
     }
     double mx = -INFINITY;
@@ -186,7 +188,8 @@ static void forward_head(const void *args, int64_t bh, char *scratch)
     int64_t b = bh / dm->h, h = bh % dm->h, gi = h / (dm->h / dm->g);
     int64_t es = a->f64 ? 8 : 4;
     rx_dtype cdt = a->f64 ? RX_F64 : RX_F32;
-    const char *qp = head_ptr(&a->q, b, h, es), *kp = head_ptr(&a->k, b, gi, es), *vp = head_ptr(&a->v, b, gi, es);
+    const char *qp = head_ptr(&a->q, b, h, es), *kp = head_ptr(&a->k, b, gi, es),
+               *vp = head_ptr(&a->v, b, gi, es);
     char *p = a->probs + bh * dm->t * dm->s * es;
     gemm(a->f64, false, true, dm->t, dm->s, dm->d, a->scale, qp, ld_of(&a->q, dm->t, dm->d), kp,
          ld_of(&a->k, dm->s, dm->d), p, max64(dm->s, 1));
@@ -197,7 +200,8 @@ static void forward_head(const void *args, int64_t bh, char *scratch)
         for (int64_t t = 0; t < dm->t; t++)
             for (int64_t s = 0; s < dm->s; s++) {
                 int64_t i = t * dm->s + s;
-                rx_nn_st(scratch, i, cdt, kept(&a->drop, dm, b, h, t, s) ? rx_nn_ld(p, i, cdt) * keep_scale : 0.0);
+                rx_nn_st(scratch, i, cdt,
+                         kept(&a->drop, dm, b, h, t, s) ? rx_nn_ld(p, i, cdt) * keep_scale : 0.0);
             }
         pd = scratch;
     }
@@ -226,9 +230,9 @@ static bool run_heads(bool par, int64_t nbh, int64_t scratch_bytes, void (*fn)(c
     return !failed;
 }
 
-rx_status rx_cpu_attention(rx_tensor *out, rx_tensor *probs, const rx_tensor *q, const rx_tensor *k, const rx_tensor *v,
-                           const rx_tensor *key_padding, const rx_tensor *mask, int causal, double scale,
-                           double dropout_p, uint64_t seed, uint64_t offset)
+rx_status rx_cpu_attention(rx_tensor *out, rx_tensor *probs, const rx_tensor *q, const rx_tensor *k,
+                           const rx_tensor *v, const rx_tensor *key_padding, const rx_tensor *mask,
+                           int causal, double scale, double dropout_p, uint64_t seed, uint64_t offset)
 {
     fwd_args a = {
         .dm = {q->shape[0], q->shape[1], k->shape[1], q->shape[2], k->shape[2], q->shape[3]},
@@ -333,11 +337,11 @@ static void backward_head(const void *args, int64_t bh, char *scratch)
             rx_nn_st(drow, s, cdt, rx_nn_ld(prow, s, cdt) * (rx_nn_ld(drow, s, cdt) - r));
     }
     if (a->dq)
-        gemm(a->f64, false, false, dm->t, dm->d, dm->s, a->scale, dp, lds, kp, ldk, a->dq + bh * dm->t * dm->d * es,
-             ldd);
+        gemm(a->f64, false, false, dm->t, dm->d, dm->s, a->scale, dp, lds, kp, ldk,
+             a->dq + bh * dm->t * dm->d * es, ldd);
     if (a->dkh)
-        gemm(a->f64, true, false, dm->s, dm->d, dm->t, a->scale, dp, lds, qp, ldq, a->dkh + bh * dm->s * dm->d * es,
-             ldd);
+        gemm(a->f64, true, false, dm->s, dm->d, dm->t, a->scale, dp, lds, qp, ldq,
+             a->dkh + bh * dm->s * dm->d * es, ldd);
 }
 
 /* dst (B, G, S, D) = per-head src (B, H, S, D) summed over each group's heads in order. */
@@ -351,15 +355,17 @@ static void sum_groups(rx_tensor *dst, const char *src, const attn_dims *dm, boo
         int64_t b = r / dm->g, gi = r % dm->g;
         for (int64_t i = 0; i < row; i++) {
             double acc = 0.0;
-            for (int64_t j = 0; j < per; j++) acc += rx_nn_ld(src, ((b * dm->h + gi * per + j) * row) + i, cdt);
+            for (int64_t j = 0; j < per; j++)
+                acc += rx_nn_ld(src, ((b * dm->h + gi * per + j) * row) + i, cdt);
             rx_nn_st(out, r * row + i, dst->dtype, acc);
         }
     }
 }
 
-rx_status rx_cpu_attention_bwd(rx_tensor *dq, rx_tensor *dk, rx_tensor *dv, const rx_tensor *g, const rx_tensor *q,
-                               const rx_tensor *k, const rx_tensor *v, const rx_tensor *probs, double scale,
-                               double dropout_p, uint64_t seed, uint64_t offset)
+rx_status rx_cpu_attention_bwd(rx_tensor *dq, rx_tensor *dk, rx_tensor *dv, const rx_tensor *g,
+                               const rx_tensor *q, const rx_tensor *k, const rx_tensor *v,
+                               const rx_tensor *probs, double scale, double dropout_p, uint64_t seed,
+                               uint64_t offset)
 {
     bwd_args a = {
         .dm = {q->shape[0], q->shape[1], k->shape[1], q->shape[2], k->shape[2], q->shape[3]},
@@ -405,7 +411,8 @@ rx_status rx_cpu_attention_bwd(rx_tensor *dq, rx_tensor *dk, rx_tensor *dv, cons
     if (nomem) {
         s = rx_fail(RX_ERR_NOMEM, "cpu attention backward: out of host memory for temporaries");
     } else if (!fits_blas(dm, ops, 4)) {
-        s = rx_fail(RX_ERR_UNSUPPORTED, "cpu attention backward: sizes and strides must be below 2^31 for BLAS");
+        s = rx_fail(RX_ERR_UNSUPPORTED,
+                    "cpu attention backward: sizes and strides must be below 2^31 for BLAS");
     } else {
         int64_t scratch = dm->t * dm->s * es * (dropout_p > 0 ? 3 : 1);
         bool par = nbh > 1 && dm->t * dm->s * max64(dm->d, 1) <= SMALL_HEAD_GEMM;

@@ -64,11 +64,13 @@ rx_status rx_cpu_embedding(rx_tensor *out, const rx_tensor *weight, const rx_ten
     bool i64 = ids->dtype == RX_I64;
     char *dst = rx_tensor_bytes(out);
 #pragma omp parallel for schedule(static) if (n * c >= RX_PARALLEL_MIN)
-    for (int64_t i = 0; i < n; i++) memcpy(dst + i * row_bytes, w + id_at(idp, i64, i) * wstride, (size_t)row_bytes);
+    for (int64_t i = 0; i < n; i++)
+        memcpy(dst + i * row_bytes, w + id_at(idp, i64, i) * wstride, (size_t)row_bytes);
     return RX_OK;
 }
 
-rx_status rx_cpu_embedding_bwd(rx_tensor *dweight, const rx_tensor *g, const rx_tensor *ids, int64_t padding_idx)
+rx_status rx_cpu_embedding_bwd(rx_tensor *dweight, const rx_tensor *g, const rx_tensor *ids,
+                               int64_t padding_idx)
 {
     int64_t v = dweight->shape[0], c = dweight->shape[1], n = ids->shape[0];
     rx_dtype dt = dweight->dtype;
@@ -91,7 +93,8 @@ rx_status rx_cpu_embedding_bwd(rx_tensor *dweight, const rx_tensor *g, const rx_
     if (!fill) {
         free(start);
         free(order);
-        return rx_fail(RX_ERR_NOMEM, "cpu embedding backward: out of host memory for %lld rows", (long long)v);
+        return rx_fail(RX_ERR_NOMEM, "cpu embedding backward: out of host memory for %lld rows",
+                       (long long)v);
     }
     memcpy(fill, start, sizeof *fill * (size_t)v);
     for (int64_t i = 0; i < n; i++) order[fill[id_at(idp, i64, i)]++] = i;

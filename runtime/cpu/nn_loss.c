@@ -21,8 +21,8 @@ static int64_t target_at(const void *t, bool i64, int64_t i)
     return i64 ? ((const int64_t *)t)[i] : ((const int32_t *)t)[i];
 }
 
-rx_status rx_cpu_cross_entropy(rx_tensor *loss, rx_tensor *lse, const rx_tensor *logits, const rx_tensor *targets,
-                               const rx_tensor *weights, int64_t ignore_index)
+rx_status rx_cpu_cross_entropy(rx_tensor *loss, rx_tensor *lse, const rx_tensor *logits,
+                               const rx_tensor *targets, const rx_tensor *weights, int64_t ignore_index)
 {
     int64_t n = logits->shape[0], v = logits->shape[1], es = rx_dtype_size(logits->dtype);
     rx_dtype dt = logits->dtype, st = lse->dtype;
@@ -112,18 +112,21 @@ static inline double loss_term(int kind, double a, double b)
 }
 
 /* Writes the mean of loss_term over n element pairs into the 0-d loss (NaN when n == 0). */
-static rx_status pointwise_mean(const char *op, int kind, rx_tensor *loss, const rx_tensor *a, const rx_tensor *b)
+static rx_status pointwise_mean(const char *op, int kind, rx_tensor *loss, const rx_tensor *a,
+                                const rx_tensor *b)
 {
     int64_t n = rx_tensor_numel(a), nch = (n + LOSS_CHUNK - 1) / LOSS_CHUNK;
     rx_dtype dt = a->dtype;
     const char *ap = rx_tensor_bytes(a), *bp = rx_tensor_bytes(b);
     double *part = malloc(sizeof(double) * (size_t)(nch ? nch : 1));
-    if (!part) return rx_fail(RX_ERR_NOMEM, "cpu %s: out of host memory for %lld partial sums", op, (long long)nch);
+    if (!part)
+        return rx_fail(RX_ERR_NOMEM, "cpu %s: out of host memory for %lld partial sums", op, (long long)nch);
 #pragma omp parallel for schedule(static) if (n >= RX_PARALLEL_MIN)
     for (int64_t c = 0; c < nch; c++) {
         double acc = 0.0;
         int64_t end = (c + 1) * LOSS_CHUNK < n ? (c + 1) * LOSS_CHUNK : n;
-        for (int64_t i = c * LOSS_CHUNK; i < end; i++) acc += loss_term(kind, rx_nn_ld(ap, i, dt), rx_nn_ld(bp, i, dt));
+        for (int64_t i = c * LOSS_CHUNK; i < end; i++)
+            acc += loss_term(kind, rx_nn_ld(ap, i, dt), rx_nn_ld(bp, i, dt));
         part[c] = acc;
     }
     double total = 0.0;
@@ -161,7 +164,8 @@ rx_status rx_cpu_mse(rx_tensor *loss, const rx_tensor *a, const rx_tensor *b)
     return pointwise_mean("mse", LOSS_MSE, loss, a, b);
 }
 
-rx_status rx_cpu_mse_bwd(rx_tensor *da, rx_tensor *db, const rx_tensor *grad, const rx_tensor *a, const rx_tensor *b)
+rx_status rx_cpu_mse_bwd(rx_tensor *da, rx_tensor *db, const rx_tensor *grad, const rx_tensor *a,
+                         const rx_tensor *b)
 {
     int64_t n = rx_tensor_numel(a);
     rx_dtype dt = a->dtype;

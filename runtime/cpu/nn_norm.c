@@ -62,8 +62,8 @@ static void bufs_free(norm_bufs *b)
     free(b->partials);
 }
 
-static rx_status bufs_new(const char *op, int64_t m, int64_t c, const rx_tensor *w, const rx_tensor *b, int rows,
-                          int nsums, norm_bufs *out)
+static rx_status bufs_new(const char *op, int64_t m, int64_t c, const rx_tensor *w, const rx_tensor *b,
+                          int rows, int nsums, norm_bufs *out)
 {
     *out = (norm_bufs){0};
     out->chunk = rx_nn_chunk_rows(m);
@@ -113,8 +113,8 @@ rx_status rx_cpu_rmsnorm(rx_tensor *out, rx_tensor *rstd, const rx_tensor *x, co
     return RX_OK;
 }
 
-rx_status rx_cpu_rmsnorm_bwd(rx_tensor *dx, rx_tensor *dw, const rx_tensor *g, const rx_tensor *x, const rx_tensor *w,
-                             const rx_tensor *rstd)
+rx_status rx_cpu_rmsnorm_bwd(rx_tensor *dx, rx_tensor *dw, const rx_tensor *g, const rx_tensor *x,
+                             const rx_tensor *w, const rx_tensor *rstd)
 {
     int64_t m = x->shape[0], c = x->shape[1], es = rx_dtype_size(x->dtype);
     rx_dtype dt = x->dtype, st = stat_dtype(dt);
@@ -150,8 +150,8 @@ rx_status rx_cpu_rmsnorm_bwd(rx_tensor *dx, rx_tensor *dw, const rx_tensor *g, c
     return RX_OK;
 }
 
-rx_status rx_cpu_layernorm(rx_tensor *out, rx_tensor *mean, rx_tensor *rstd, const rx_tensor *x, const rx_tensor *w,
-                           const rx_tensor *b, double eps)
+rx_status rx_cpu_layernorm(rx_tensor *out, rx_tensor *mean, rx_tensor *rstd, const rx_tensor *x,
+                           const rx_tensor *w, const rx_tensor *b, double eps)
 {
     int64_t m = x->shape[0], c = x->shape[1], es = rx_dtype_size(x->dtype);
     rx_dtype dt = x->dtype, st = stat_dtype(dt);
@@ -181,8 +181,9 @@ rx_status rx_cpu_layernorm(rx_tensor *out, rx_tensor *mean, rx_tensor *rstd, con
     return RX_OK;
 }
 
-rx_status rx_cpu_layernorm_bwd(rx_tensor *dx, rx_tensor *dw, rx_tensor *db, const rx_tensor *g, const rx_tensor *x,
-                               const rx_tensor *w, const rx_tensor *mean, const rx_tensor *rstd)
+rx_status rx_cpu_layernorm_bwd(rx_tensor *dx, rx_tensor *dw, rx_tensor *db, const rx_tensor *g,
+                               const rx_tensor *x, const rx_tensor *w, const rx_tensor *mean,
+                               const rx_tensor *rstd)
 {
     int64_t m = x->shape[0], c = x->shape[1], es = rx_dtype_size(x->dtype);
     rx_dtype dt = x->dtype, st = stat_dtype(dt);

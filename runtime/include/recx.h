@@ -307,8 +307,10 @@ typedef struct rx_attention_opts {
     rx_generator *generator;    /* for dropout; NULL: the default generator */
 } rx_attention_opts;
 /* softmax(q k^T * scale + masks) v with grouped-query heads: q (B, H, T, D), k and v (B, G, S,
- * D) -> (B, H, T, D). A query whose keys are all masked out gets a uniform distribution over
- * them when the masking is additive (SASRec's -10000 convention) and zeros when it is boolean. */
+ * D) -> (B, H, T, D). Additive masking keeps every softmax defined: a query whose keys all
+ * get the same -10000 (SASRec's convention) gets the softmax of its raw scores, as in PyTorch.
+ * A query that boolean masking (key_padding, causal) leaves without keys gets zeros and zero
+ * gradients, never NaN. */
 rx_status rx_attention(rx_tensor *q, rx_tensor *k, rx_tensor *v, const rx_attention_opts *opts, rx_tensor **out);
 /* silu(gate) * up, same shapes. */
 rx_status rx_swiglu(rx_tensor *gate, rx_tensor *up, rx_tensor **out);

@@ -21,7 +21,8 @@ static int ag_requires_grad(lua_State *L)
         lua_pushboolean(L, rx_requires_grad(t));
         return 1;
     }
-    if (!lua_isboolean(L, 2)) return rxl_arg_error(L, 2, "expected a boolean flag, got %s", luaL_typename(L, 2));
+    if (!lua_isboolean(L, 2))
+        return rxl_arg_error(L, 2, "expected a boolean flag, got %s", luaL_typename(L, 2));
     rxl_check_status(L, rx_set_requires_grad(t, lua_toboolean(L, 2)));
     lua_settop(L, 1);
     return 1;
@@ -61,17 +62,20 @@ static int backward_opts(lua_State *L, int idx)
     int retain = 0;
     if (lua_isnoneornil(L, idx)) return retain;
     if (!lua_istable(L, idx))
-        return rxl_arg_error(L, idx, "expected an options table {retain_graph = true}, got %s", luaL_typename(L, idx));
+        return rxl_arg_error(L, idx, "expected an options table {retain_graph = true}, got %s",
+                             luaL_typename(L, idx));
     lua_pushnil(L);
     while (lua_next(L, idx)) {
         const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
         if (key && strcmp(key, "retain_graph") == 0) {
             if (!lua_isboolean(L, -1))
-                return rxl_arg_error(L, idx, "retain_graph: expected a boolean, got %s", luaL_typename(L, -1));
+                return rxl_arg_error(L, idx, "retain_graph: expected a boolean, got %s",
+                                     luaL_typename(L, -1));
             retain = lua_toboolean(L, -1);
         } else {
             lua_pushvalue(L, -2);
-            return rxl_arg_error(L, idx, "unknown option '%s' (expected retain_graph)", luaL_tolstring(L, -1, NULL));
+            return rxl_arg_error(L, idx, "unknown option '%s' (expected retain_graph)",
+                                 luaL_tolstring(L, -1, NULL));
         }
         lua_pop(L, 1);
     }
@@ -113,8 +117,10 @@ static int ag_grad_fn(lua_State *L)
 {
     rx_tensor *t = rxl_check_tensor(L, 1);
     const char *name = rx_grad_fn_name(t);
-    if (name) lua_pushstring(L, name);
-    else lua_pushnil(L);
+    if (name)
+        lua_pushstring(L, name);
+    else
+        lua_pushnil(L);
     return 1;
 }
 

@@ -25,7 +25,8 @@ static rx_tensor *opt_tensor(lua_State *L, int idx)
 static double opt_number(lua_State *L, int idx, double dflt, const char *what)
 {
     if (lua_isnoneornil(L, idx)) return dflt;
-    if (lua_type(L, idx) != LUA_TNUMBER) rxl_arg_error(L, idx, "expected %s (a number), got %s", what, luaL_typename(L, idx));
+    if (lua_type(L, idx) != LUA_TNUMBER)
+        rxl_arg_error(L, idx, "expected %s (a number), got %s", what, luaL_typename(L, idx));
     return lua_tonumber(L, idx);
 }
 
@@ -34,14 +35,14 @@ static rx_generator *opt_generator(lua_State *L, int idx)
     return lua_isnoneornil(L, idx) ? NULL : rxl_check_generator(L, idx);
 }
 
-/* Pushes the result slot, runs the call's status check and counts the new bytes. */
-#define RESULT(L, call)                        \
-    do {                                       \
-        rx_tensor **out = rxl_push_slot(L);    \
-        rxl_check_status(L, call);             \
-        rxl_note_tensor(L, *out);              \
-        return 1;                              \
-    } while (0)
+/* Ends a binding whose result slot `out` (rxl_push_slot) the core call filled: raises on
+ * failure, else counts the new tensor's bytes and returns its one result. */
+static int finish(lua_State *L, rx_status status, rx_tensor **out)
+{
+    rxl_check_status(L, status);
+    rxl_note_tensor(L, *out);
+    return 1;
+}
 
 /* linear(x, w [, b]) -> x w^T + b: x (..., in), w (out, in), b (out) */
 static int nn_linear(lua_State *L)
@@ -49,7 +50,8 @@ static int nn_linear(lua_State *L)
     rx_tensor *x = rxl_check_tensor(L, 1);
     rx_tensor *w = rxl_check_tensor(L, 2);
     rx_tensor *b = opt_tensor(L, 3);
-    RESULT(L, rx_linear(x, w, b, out));
+    rx_tensor **out = rxl_push_slot(L);
+    return finish(L, rx_linear(x, w, b, out), out);
 }
 
 /* embedding(weight, ids [, padding_idx]) -> (ids..., C); padding_idx is a 0-based row or nil */
@@ -60,9 +62,12 @@ static int nn_embedding(lua_State *L)
     int64_t pad = -1;
     if (!lua_isnoneornil(L, 3)) {
         pad = rxl_check_integer(L, 3, "padding_idx");
-        if (pad < 0) return rxl_arg_error(L, 3, "expected padding_idx as a 0-based row (>= 0) or nil, got %lld", (long long)pad);
+        if (pad < 0)
+            return rxl_arg_error(L, 3, "expected padding_idx as a 0-based row (>= 0) or nil, got %lld",
+                                 (long long)pad);
     }
-    RESULT(L, rx_embedding(w, ids, pad, out));
+    rx_tensor **out = rxl_push_slot(L);
+    return finish(L, rx_embedding(w, ids, pad, out), out);
 }
 
 /* rmsnorm(x, w [, eps = 1e-6]) */
@@ -71,7 +76,8 @@ static int nn_rmsnorm(lua_State *L)
     rx_tensor *x = rxl_check_tensor(L, 1);
     rx_tensor *w = rxl_check_tensor(L, 2);
     double eps = opt_number(L, 3, 1e-6, "eps");
-    RESULT(L, rx_rmsnorm(x, w, eps, out));
+    rx_tensor **out = rxl_push_slot(L);
+    return finish(L, rx_rmsnorm(x, w, eps, out), out);
 }
 
 /* layernorm(x [, w [, b [, eps = 1e-5]]]) */
@@ -81,7 +87,8 @@ static int nn_layernorm(lua_State *L)
     rx_tensor *w = opt_tensor(L, 2);
     rx_tensor *b = opt_tensor(L, 3);
     double eps = opt_number(L, 4, 1e-5, "eps");
-    RESULT(L, rx_layernorm(x, w, b, eps, out));
+    rx_tensor **out = rxl_push_slot(L);
+    return finish(L, rx_layernorm(x, w, b, eps, out), out);
 }
 
 /* rope_inv_freq(head_dim [, theta = 10000]) -> (head_dim / 2) f32 */
@@ -89,7 +96,8 @@ static int nn_rope_inv_freq(lua_State *L)
 {
     lua_Integer d = rxl_check_integer(L, 1, "head_dim");
     double theta = opt_number(L, 2, 10000.0, "theta");
-    RESULT(L, rx_rope_inv_freq(d, theta, out));
+    rx_tensor **out = rxl_push_slot(L);
+    return finish(L, rx_rope_inv_freq(d, theta, out), out);
 }
 
 /* rope_tables(positions, inv_freq [, dtype = "f32"]) -> cos, sin: (T, D) or (B, T, D) */
@@ -112,7 +120,8 @@ static int nn_rope(lua_State *L)
     rx_tensor *x = rxl_check_tensor(L, 1);
     rx_tensor *c = rxl_check_tensor(L, 2);
     rx_tensor *s = rxl_check_tensor(L, 3);
-    RESULT(L, rx_rope(x, c, s, out));
+    rx_tensor **out = rxl_push_slot(L);
+    return finish(L, rx_rope(x, c, s, out), out);
 }
 
 /* attention(q, k, v [, {causal = false, scale = 1/sqrt(D), key_padding = nil,
@@ -126,33 +135,42 @@ static int nn_attention(lua_State *L)
     memset(&o, 0, sizeof o);
     if (!lua_isnoneornil(L, 4)) {
         if (!lua_istable(L, 4))
-            return rxl_arg_error(L, 4, "expected an options table {causal =, scale =, ...}, got %s", luaL_typename(L, 4));
+            return rxl_arg_error(L, 4, "expected an options table {causal =, scale =, ...}, got %s",
+                                 luaL_typename(L, 4));
         lua_pushnil(L);
         while (lua_next(L, 4)) {
             const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "";
             int t = lua_type(L, -1);
             if (strcmp(key, "causal") == 0) {
-                if (t != LUA_TBOOLEAN) return rxl_arg_error(L, 4, "causal: expected a boolean, got %s", luaL_typename(L, -1));
+                if (t != LUA_TBOOLEAN)
+                    return rxl_arg_error(L, 4, "causal: expected a boolean, got %s", luaL_typename(L, -1));
                 o.causal = lua_toboolean(L, -1);
             } else if (strcmp(key, "scale") == 0 || strcmp(key, "dropout") == 0) {
-                if (t != LUA_TNUMBER) return rxl_arg_error(L, 4, "%s: expected a number, got %s", key, luaL_typename(L, -1));
+                if (t != LUA_TNUMBER)
+                    return rxl_arg_error(L, 4, "%s: expected a number, got %s", key, luaL_typename(L, -1));
                 *(key[0] == 's' ? &o.scale : &o.dropout_p) = lua_tonumber(L, -1);
             } else if (strcmp(key, "key_padding") == 0 || strcmp(key, "additive_mask") == 0) {
                 rx_tensor *m = rxl_to_tensor(L, -1);
-                if (!m) return rxl_arg_error(L, 4, "%s: expected a tensor, got %s", key, luaL_typename(L, -1));
+                if (!m)
+                    return rxl_arg_error(L, 4, "%s: expected a tensor, got %s", key, luaL_typename(L, -1));
                 *(key[0] == 'k' ? &o.key_padding : &o.additive_mask) = m;
             } else if (strcmp(key, "generator") == 0) {
                 if (!(o.generator = rxl_to_generator(L, -1)))
-                    return rxl_arg_error(L, 4, "generator: expected a generator, got %s", luaL_typename(L, -1));
+                    return rxl_arg_error(L, 4, "generator: expected a generator, got %s",
+                                         luaL_typename(L, -1));
             } else {
                 lua_pushvalue(L, -2);
-                return rxl_arg_error(L, 4, "unknown option '%s' (expected causal, scale, key_padding, additive_mask, "
-                                     "dropout, generator)", luaL_tolstring(L, -1, NULL));
+                return rxl_arg_error(
+                    L, 4,
+                    "unknown option '%s' (expected causal, scale, key_padding, additive_mask, "
+                    "dropout, generator)",
+                    luaL_tolstring(L, -1, NULL));
             }
             lua_pop(L, 1);
         }
     }
-    RESULT(L, rx_attention(q, k, v, &o, out));
+    rx_tensor **out = rxl_push_slot(L);
+    return finish(L, rx_attention(q, k, v, &o, out), out);
 }
 
 /* swiglu(gate, up) -> silu(gate) * up */
@@ -160,18 +178,21 @@ static int nn_swiglu(lua_State *L)
 {
     rx_tensor *gate = rxl_check_tensor(L, 1);
     rx_tensor *up = rxl_check_tensor(L, 2);
-    RESULT(L, rx_swiglu(gate, up, out));
+    rx_tensor **out = rxl_push_slot(L);
+    return finish(L, rx_swiglu(gate, up, out), out);
 }
 
 /* dropout(x, p [, training = true [, generator]]) */
 static int nn_dropout(lua_State *L)
 {
     rx_tensor *x = rxl_check_tensor(L, 1);
-    if (lua_type(L, 2) != LUA_TNUMBER) return rxl_arg_error(L, 2, "expected a probability p (a number), got %s", luaL_typename(L, 2));
+    if (lua_type(L, 2) != LUA_TNUMBER)
+        return rxl_arg_error(L, 2, "expected a probability p (a number), got %s", luaL_typename(L, 2));
     double p = lua_tonumber(L, 2);
     int training = 1;
     if (!lua_isnoneornil(L, 3)) {
-        if (!lua_isboolean(L, 3)) return rxl_arg_error(L, 3, "expected training as a boolean, got %s", luaL_typename(L, 3));
+        if (!lua_isboolean(L, 3))
+            return rxl_arg_error(L, 3, "expected training as a boolean, got %s", luaL_typename(L, 3));
         training = lua_toboolean(L, 3);
     }
     rx_generator *gen = opt_generator(L, 4);
@@ -190,7 +211,8 @@ static int nn_cross_entropy(lua_State *L)
     rx_tensor *weights = NULL;
     if (!lua_isnoneornil(L, 3)) {
         if (!lua_istable(L, 3))
-            return rxl_arg_error(L, 3, "expected an options table {ignore_index =, weights =}, got %s", luaL_typename(L, 3));
+            return rxl_arg_error(L, 3, "expected an options table {ignore_index =, weights =}, got %s",
+                                 luaL_typename(L, 3));
         lua_pushnil(L);
         while (lua_next(L, 3)) {
             const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "";
@@ -198,18 +220,21 @@ static int nn_cross_entropy(lua_State *L)
                 int ok = 0;
                 ignore = (int64_t)lua_tointegerx(L, -1, &ok);
                 if (!ok || lua_type(L, -1) != LUA_TNUMBER)
-                    return rxl_arg_error(L, 3, "ignore_index: expected an integer, got %s", luaL_typename(L, -1));
+                    return rxl_arg_error(L, 3, "ignore_index: expected an integer, got %s",
+                                         luaL_typename(L, -1));
             } else if (strcmp(key, "weights") == 0) {
                 if (!(weights = rxl_to_tensor(L, -1)))
                     return rxl_arg_error(L, 3, "weights: expected a tensor, got %s", luaL_typename(L, -1));
             } else {
                 lua_pushvalue(L, -2);
-                return rxl_arg_error(L, 3, "unknown option '%s' (expected ignore_index, weights)", luaL_tolstring(L, -1, NULL));
+                return rxl_arg_error(L, 3, "unknown option '%s' (expected ignore_index, weights)",
+                                     luaL_tolstring(L, -1, NULL));
             }
             lua_pop(L, 1);
         }
     }
-    RESULT(L, rx_cross_entropy(logits, targets, ignore, weights, out));
+    rx_tensor **out = rxl_push_slot(L);
+    return finish(L, rx_cross_entropy(logits, targets, ignore, weights, out), out);
 }
 
 /* bce_with_logits(logits, targets) -> 0-d mean loss */
@@ -217,7 +242,8 @@ static int nn_bce_with_logits(lua_State *L)
 {
     rx_tensor *logits = rxl_check_tensor(L, 1);
     rx_tensor *targets = rxl_check_tensor(L, 2);
-    RESULT(L, rx_bce_with_logits(logits, targets, out));
+    rx_tensor **out = rxl_push_slot(L);
+    return finish(L, rx_bce_with_logits(logits, targets, out), out);
 }
 
 /* mse(pred, target) -> 0-d mean squared error */
@@ -225,7 +251,8 @@ static int nn_mse(lua_State *L)
 {
     rx_tensor *pred = rxl_check_tensor(L, 1);
     rx_tensor *target = rxl_check_tensor(L, 2);
-    RESULT(L, rx_mse(pred, target, out));
+    rx_tensor **out = rxl_push_slot(L);
+    return finish(L, rx_mse(pred, target, out), out);
 }
 
 static const luaL_Reg nn_functions[] = {

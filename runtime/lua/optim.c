@@ -78,7 +78,8 @@ static int opt_boolean(lua_State *L, int idx, const char *key)
 /* Raises for keys of the options table at idx that are not in `known` (NULL-terminated). */
 static void check_keys(lua_State *L, int idx, const char *const *known, const char *list)
 {
-    if (!lua_istable(L, idx)) rxl_arg_error(L, idx, "expected an options table {%s}, got %s", list, luaL_typename(L, idx));
+    if (!lua_istable(L, idx))
+        rxl_arg_error(L, idx, "expected an options table {%s}, got %s", list, luaL_typename(L, idx));
     lua_pushnil(L);
     while (lua_next(L, idx)) {
         int ok = 0;
@@ -113,8 +114,11 @@ static int optim_adamw_step(lua_State *L)
     int ok = 0;
     o.step = (int64_t)lua_tointegerx(L, -1, &ok);
     if (!ok && lua_type(L, -1) == LUA_TNUMBER)
-        return rxl_arg_error(L, 5, "step: expected an integer step number (1-based), got %.14g", lua_tonumber(L, -1));
-    if (!ok) return rxl_arg_error(L, 5, "step: expected an integer step number (1-based), got %s", luaL_typename(L, -1));
+        return rxl_arg_error(L, 5, "step: expected an integer step number (1-based), got %.14g",
+                             lua_tonumber(L, -1));
+    if (!ok)
+        return rxl_arg_error(L, 5, "step: expected an integer step number (1-based), got %s",
+                             luaL_typename(L, -1));
     lua_pop(L, 1);
     if (isnan(o.lr)) return rxl_arg_error(L, 5, "lr: expected a number, got nil");
     rxl_check_status(L, rx_adamw_step(n, params, grads, m, v, &o));
@@ -125,7 +129,8 @@ static int optim_adamw_step(lua_State *L)
  * nesterov=false, first_step=false}); momentum_bufs entries may be nil/false when momentum is 0 */
 static int optim_sgd_step(lua_State *L)
 {
-    static const char *const keys[] = {"lr", "momentum", "dampening", "weight_decay", "nesterov", "first_step", NULL};
+    static const char *const keys[] = {"lr",       "momentum",   "dampening", "weight_decay",
+                                       "nesterov", "first_step", NULL};
     int n;
     rx_tensor **params = check_list(L, 1, "params", -1, 0, &n);
     rx_tensor **grads = check_list(L, 2, "grads", n, 0, NULL);
@@ -160,7 +165,8 @@ static int optim_scale_(lua_State *L)
 {
     int n;
     rx_tensor **ts = check_list(L, 1, "tensors", -1, 0, &n);
-    if (lua_type(L, 2) != LUA_TNUMBER) return rxl_arg_error(L, 2, "expected a number, got %s", luaL_typename(L, 2));
+    if (lua_type(L, 2) != LUA_TNUMBER)
+        return rxl_arg_error(L, 2, "expected a number, got %s", luaL_typename(L, 2));
     rxl_check_status(L, rx_scale_(n, ts, lua_tonumber(L, 2)));
     return 0;
 }

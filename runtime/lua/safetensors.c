@@ -21,14 +21,17 @@ typedef struct file_box {
 static rx_safetensors *check_file(lua_State *L, int idx)
 {
     file_box *b = luaL_testudata(L, idx, SAFETENSORS_MT);
-    if (!b) rxl_arg_error(L, idx, "expected a safetensors file (recx.safetensors.open(path)), got %s", luaL_typename(L, idx));
+    if (!b)
+        rxl_arg_error(L, idx, "expected a safetensors file (recx.safetensors.open(path)), got %s",
+                      luaL_typename(L, idx));
     if (!b->f) rxl_arg_error(L, idx, "the safetensors file was closed");
     return b->f;
 }
 
 static const char *check_string(lua_State *L, int idx, const char *what)
 {
-    if (lua_type(L, idx) != LUA_TSTRING) rxl_arg_error(L, idx, "expected %s (a string), got %s", what, luaL_typename(L, idx));
+    if (lua_type(L, idx) != LUA_TSTRING)
+        rxl_arg_error(L, idx, "expected %s (a string), got %s", what, luaL_typename(L, idx));
     return lua_tostring(L, idx);
 }
 
@@ -102,16 +105,20 @@ static int st_metadata(lua_State *L)
         return 1;
     }
     const char *v = rx_safetensors_metadata(f, check_string(L, 2, "a metadata key"));
-    if (v) lua_pushstring(L, v);
-    else lua_pushnil(L);
+    if (v)
+        lua_pushstring(L, v);
+    else
+        lua_pushnil(L);
     return 1;
 }
 
 static int st_tostring(lua_State *L)
 {
     file_box *b = luaL_checkudata(L, 1, SAFETENSORS_MT);
-    if (!b->f) lua_pushstring(L, "safetensors(closed)");
-    else lua_pushfstring(L, "safetensors(%I tensors)", (lua_Integer)rx_safetensors_count(b->f));
+    if (!b->f)
+        lua_pushstring(L, "safetensors(closed)");
+    else
+        lua_pushfstring(L, "safetensors(%I tensors)", (lua_Integer)rx_safetensors_count(b->f));
     return 1;
 }
 
@@ -164,9 +171,11 @@ static int st_save(lua_State *L)
 {
     const char *path = check_string(L, 1, "a file path");
     if (!lua_istable(L, 2))
-        return rxl_arg_error(L, 2, "expected a table {name = tensor} or {{name, tensor}, ...}, got %s", luaL_typename(L, 2));
+        return rxl_arg_error(L, 2, "expected a table {name = tensor} or {{name, tensor}, ...}, got %s",
+                             luaL_typename(L, 2));
     if (!lua_isnoneornil(L, 3) && !lua_istable(L, 3))
-        return rxl_arg_error(L, 3, "expected a metadata table {key = string} or nil, got %s", luaL_typename(L, 3));
+        return rxl_arg_error(L, 3, "expected a metadata table {key = string} or nil, got %s",
+                             luaL_typename(L, 3));
     lua_settop(L, 3);
     int as_list = lua_rawlen(L, 2) > 0;
     int n = 0;
@@ -182,16 +191,21 @@ static int st_save(lua_State *L)
             return rxl_arg_error(L, 2, "a list of {name, tensor} pairs must have no other keys");
         for (int i = 0; i < n; i++) {
             lua_rawgeti(L, 2, i + 1);
-            if (!lua_istable(L, -1)) return rxl_arg_error(L, 2, "entry %d: expected {name, tensor}, got %s", i + 1, luaL_typename(L, -1));
+            if (!lua_istable(L, -1))
+                return rxl_arg_error(L, 2, "entry %d: expected {name, tensor}, got %s", i + 1,
+                                     luaL_typename(L, -1));
             lua_rawgeti(L, -1, 1);
             lua_rawgeti(L, -2, 2);
             if (lua_type(L, -2) != LUA_TSTRING)
-                return rxl_arg_error(L, 2, "entry %d: expected a name (string) first, got %s", i + 1, luaL_typename(L, -2));
+                return rxl_arg_error(L, 2, "entry %d: expected a name (string) first, got %s", i + 1,
+                                     luaL_typename(L, -2));
             if (!luaL_testudata(L, -1, RXL_TENSOR_MT))
-                return rxl_arg_error(L, 2, "entry %d: expected a tensor second, got %s", i + 1, luaL_typename(L, -1));
+                return rxl_arg_error(L, 2, "entry %d: expected a tensor second, got %s", i + 1,
+                                     luaL_typename(L, -1));
             items[k].name = lua_tostring(L, -2); /* kept alive by the entry, kept alive by argument #2 */
             items[k].t = rxl_to_tensor(L, -1);
-            if (!items[k].t) return rxl_arg_error(L, 2, "entry %d ('%s'): tensor was released", i + 1, items[k].name);
+            if (!items[k].t)
+                return rxl_arg_error(L, 2, "entry %d ('%s'): tensor was released", i + 1, items[k].name);
             k++;
             lua_pop(L, 3);
         }
@@ -199,9 +213,11 @@ static int st_save(lua_State *L)
         lua_pushnil(L);
         while (lua_next(L, 2)) {
             if (lua_type(L, -2) != LUA_TSTRING)
-                return rxl_arg_error(L, 2, "expected string keys (tensor names), got a %s key", luaL_typename(L, -2));
+                return rxl_arg_error(L, 2, "expected string keys (tensor names), got a %s key",
+                                     luaL_typename(L, -2));
             if (!luaL_testudata(L, -1, RXL_TENSOR_MT))
-                return rxl_arg_error(L, 2, "'%s': expected a tensor, got %s", lua_tostring(L, -2), luaL_typename(L, -1));
+                return rxl_arg_error(L, 2, "'%s': expected a tensor, got %s", lua_tostring(L, -2),
+                                     luaL_typename(L, -1));
             items[k].name = lua_tostring(L, -2);
             items[k].t = rxl_to_tensor(L, -1);
             if (!items[k].t) return rxl_arg_error(L, 2, "'%s': tensor was released", items[k].name);
@@ -215,8 +231,9 @@ static int st_save(lua_State *L)
         lua_pushnil(L);
         while (lua_next(L, 3)) {
             if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
-                return rxl_arg_error(L, 3, "metadata: expected string keys and string values, got a %s key with a %s value",
-                                     luaL_typename(L, -2), luaL_typename(L, -1));
+                return rxl_arg_error(
+                    L, 3, "metadata: expected string keys and string values, got a %s key with a %s value",
+                    luaL_typename(L, -2), luaL_typename(L, -1));
             n_meta++;
             lua_pop(L, 1);
         }
@@ -250,12 +267,8 @@ static int st_save(lua_State *L)
 }
 
 static const luaL_Reg file_methods[] = {
-    {"count", st_count},
-    {"names", st_names},
-    {"get", st_get},
-    {"metadata", st_metadata},
-    {"close", st_close},
-    {NULL, NULL},
+    {"count", st_count},       {"names", st_names}, {"get", st_get},
+    {"metadata", st_metadata}, {"close", st_close}, {NULL, NULL},
 };
 
 static const luaL_Reg safetensors_functions[] = {

@@ -51,8 +51,8 @@ static rx_status check_operands(const char *op, rx_tensor *q, rx_tensor *k, rx_t
     RX_TRY(rx_nn_check_shape(op, 2, NULL, k, 4, (const int64_t[]){b, -1, -1, d}));
     int64_t g = k->shape[1];
     if (g == 0 || h % g != 0)
-        return rx_fail(RX_ERR_SHAPE, "%s: argument #2: %lld key/value heads do not divide %lld query heads", op,
-                       (long long)g, (long long)h);
+        return rx_fail(RX_ERR_SHAPE, "%s: argument #2: %lld key/value heads do not divide %lld query heads",
+                       op, (long long)g, (long long)h);
     return rx_nn_check_shape(op, 3, NULL, v, 4, k->shape);
 }
 
@@ -60,11 +60,11 @@ static rx_status check_opts(const char *op, rx_tensor *q, rx_tensor *k, const rx
 {
     int64_t b = q->shape[0], h = q->shape[1], t = q->shape[2], s = k->shape[2];
     if (!(o->dropout_p >= 0.0 && o->dropout_p < 1.0))
-        return rx_fail(RX_ERR_ARG, "%s: argument #4 (dropout_p): expected a probability in [0, 1), got %g", op,
-                       o->dropout_p);
+        return rx_fail(RX_ERR_ARG, "%s: argument #4 (dropout_p): expected a probability in [0, 1), got %g",
+                       op, o->dropout_p);
     if (!isfinite(o->scale))
-        return rx_fail(RX_ERR_ARG, "%s: argument #4 (scale): expected a finite scale (0: 1/sqrt(D)), got %g", op,
-                       o->scale);
+        return rx_fail(RX_ERR_ARG, "%s: argument #4 (scale): expected a finite scale (0: 1/sqrt(D)), got %g",
+                       op, o->scale);
     if (o->key_padding) {
         rx_tensor *kp = o->key_padding;
         RX_TRY(rx_check_same_device(op, q, 1, kp, 4));
@@ -79,15 +79,16 @@ static rx_status check_opts(const char *op, rx_tensor *q, rx_tensor *k, const rx
         if (m->dtype != q->dtype)
             return rx_fail(RX_ERR_DTYPE, "%s: argument #4 (additive_mask) is %s but argument #1 is %s", op,
                            rx_dtype_name(m->dtype), rx_dtype_name(q->dtype));
-        bool ok = m->ndim == 4 && (m->shape[0] == b || m->shape[0] == 1) && (m->shape[1] == h || m->shape[1] == 1) &&
-                  m->shape[2] == t && m->shape[3] == s;
+        bool ok = m->ndim == 4 && (m->shape[0] == b || m->shape[0] == 1) &&
+                  (m->shape[1] == h || m->shape[1] == 1) && m->shape[2] == t && m->shape[3] == s;
         if (!ok) {
             char b1[128];
-            return rx_fail(RX_ERR_SHAPE,
-                           "%s: argument #4 (additive_mask): expected shape (%lld, %lld, %lld, %lld) (dims 0 and 1 "
-                           "may be 1), got %s",
-                           op, (long long)b, (long long)h, (long long)t, (long long)s,
-                           rx_shape_str(m->ndim, m->shape, b1, sizeof b1));
+            return rx_fail(
+                RX_ERR_SHAPE,
+                "%s: argument #4 (additive_mask): expected shape (%lld, %lld, %lld, %lld) (dims 0 and 1 "
+                "may be 1), got %s",
+                op, (long long)b, (long long)h, (long long)t, (long long)s,
+                rx_shape_str(m->ndim, m->shape, b1, sizeof b1));
         }
     }
     return RX_OK;
@@ -120,8 +121,8 @@ rx_status rx_op_attention_forward(rx_tensor *q, rx_tensor *k, rx_tensor *v, cons
     uint64_t sd = 0, off = 0;
     if (s == RX_OK) {
         if (o.dropout_p > 0) rx_generator_reserve(o.generator, (uint64_t)(b * h * t * s_len), &sd, &off);
-        s = rx_backend_of(q)->attention(*out, tmp[P], tmp[QL], tmp[KL], tmp[VL], tmp[KP], tmp[MASK], o.causal, scale,
-                                        o.dropout_p, sd, off);
+        s = rx_backend_of(q)->attention(*out, tmp[P], tmp[QL], tmp[KL], tmp[VL], tmp[KP], tmp[MASK], o.causal,
+                                        scale, o.dropout_p, sd, off);
     }
     if (s == RX_OK) {
         if (probs) *probs = rx_tensor_retain(tmp[P]);
@@ -133,8 +134,8 @@ rx_status rx_op_attention_forward(rx_tensor *q, rx_tensor *k, rx_tensor *v, cons
 }
 
 rx_status rx_op_attention_backward(rx_tensor *g, rx_tensor *q, rx_tensor *k, rx_tensor *v, rx_tensor *probs,
-                                   double scale, double dropout_p, uint64_t seed, uint64_t offset, rx_tensor **dq,
-                                   rx_tensor **dk, rx_tensor **dv)
+                                   double scale, double dropout_p, uint64_t seed, uint64_t offset,
+                                   rx_tensor **dq, rx_tensor **dk, rx_tensor **dv)
 {
     const char *op = "attention backward";
     rx_tensor **outs[3] = {dq, dk, dv};
@@ -152,8 +153,9 @@ rx_status rx_op_attention_backward(rx_tensor *g, rx_tensor *q, rx_tensor *k, rx_
     if (s == RX_OK && dk) s = rx_empty(4, k->shape, k->dtype, dev, dk);
     if (s == RX_OK && dv) s = rx_empty(4, v->shape, v->dtype, dev, dv);
     if (s == RX_OK)
-        s = rx_backend_of(q)->attention_bwd(dq ? *dq : NULL, dk ? *dk : NULL, dv ? *dv : NULL, tmp[GL], tmp[QL],
-                                            tmp[KL], tmp[VL], tmp[PC], scale, dropout_p, seed, offset);
+        s = rx_backend_of(q)->attention_bwd(dq ? *dq : NULL, dk ? *dk : NULL, dv ? *dv : NULL, tmp[GL],
+                                            tmp[QL], tmp[KL], tmp[VL], tmp[PC], scale, dropout_p, seed,
+                                            offset);
     for (int i = 0; i < NT; i++) rx_tensor_release(tmp[i]);
     if (s == RX_OK) return RX_OK;
     for (int i = 0; i < 3; i++)

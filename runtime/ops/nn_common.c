@@ -19,7 +19,8 @@ rx_status rx_nn_check_shape(const char *op, int argn, const char *field, const r
         if (shape[i] < 0)
             len += (size_t)snprintf(want + len, sizeof want - len, "%s*", i ? ", " : "");
         else
-            len += (size_t)snprintf(want + len, sizeof want - len, "%s%lld", i ? ", " : "", (long long)shape[i]);
+            len +=
+                (size_t)snprintf(want + len, sizeof want - len, "%s%lld", i ? ", " : "", (long long)shape[i]);
         if (len >= sizeof want) len = sizeof want - 1;
     }
     snprintf(want + len, sizeof want - len, ")");

@@ -29,7 +29,8 @@ rx_status rx_op_linear(rx_tensor *x, rx_tensor *w, rx_tensor *b, rx_tensor **out
     RX_TRY(rx_check_float(op, 1, x));
     RX_TRY(rx_check_same_device(op, x, 1, w, 2));
     RX_TRY(rx_check_same_dtype(op, x, 1, w, 2));
-    if (x->ndim == 0) return rx_fail(RX_ERR_SHAPE, "%s: argument #1: expected shape (*, in), got a scalar", op);
+    if (x->ndim == 0)
+        return rx_fail(RX_ERR_SHAPE, "%s: argument #1: expected shape (*, in), got a scalar", op);
     int64_t in = x->shape[x->ndim - 1];
     RX_TRY(rx_nn_check_shape(op, 2, NULL, w, 2, (const int64_t[]){-1, in}));
     if (b) {
@@ -52,14 +53,13 @@ rx_status rx_op_linear_backward(rx_tensor *g, rx_tensor *x, rx_tensor *w, rx_ten
     if (dx) *dx = NULL;
     if (dw) *dw = NULL;
     if (db) *db = NULL;
-    int64_t nout = w->shape[0], in = w->shape[1];
-    int64_t rows = rx_shape_numel(x->ndim - 1, x->shape);
+    int64_t nout = g->shape[g->ndim - 1], rows = rx_shape_numel(g->ndim - 1, g->shape);
     rx_tensor *g2 = NULL, *x2 = NULL, *g2t = NULL;
     rx_status s = RX_OK;
     if (dx) s = rx_op_matmul(g, w, dx);
     if (s == RX_OK && (dw || db)) s = rx_op_reshape(g, 2, (const int64_t[]){rows, nout}, &g2);
     if (s == RX_OK && dw) {
-        s = rx_op_reshape(x, 2, (const int64_t[]){rows, in}, &x2);
+        s = rx_op_reshape(x, 2, (const int64_t[]){rows, x->shape[x->ndim - 1]}, &x2);
         if (s == RX_OK) s = rx_op_transpose(g2, 0, 1, &g2t);
         if (s == RX_OK) s = rx_op_matmul(g2t, x2, dw);
     }
@@ -93,8 +93,8 @@ static rx_status check_ids(const char *op, int argn, rx_tensor *ids, int64_t v)
     for (int64_t i = 0; i < n && s == RX_OK; i++) {
         int64_t id = i64 ? ((const int64_t *)base)[i] : ((const int32_t *)base)[i];
         if (id < 0 || id >= v)
-            s = rx_fail(RX_ERR_ARG, "%s: argument #%d: id %lld at element %lld is out of range [0, %lld)", op, argn,
-                        (long long)id, (long long)i, (long long)v);
+            s = rx_fail(RX_ERR_ARG, "%s: argument #%d: id %lld at element %lld is out of range [0, %lld)", op,
+                        argn, (long long)id, (long long)i, (long long)v);
     }
     rx_tensor_release(dense);
     return s;
@@ -122,7 +122,8 @@ rx_status rx_op_embedding(rx_tensor *weight, rx_tensor *ids, int64_t padding_idx
     RX_TRY(rx_nn_check_shape(op, 1, NULL, weight, 2, (const int64_t[]){-1, -1}));
     int64_t v = weight->shape[0], c = weight->shape[1];
     if (padding_idx < -1 || padding_idx >= v)
-        return rx_fail(RX_ERR_ARG, "%s: argument #3: padding_idx %lld out of range (-1 for none, or [0, %lld))", op,
+        return rx_fail(RX_ERR_ARG,
+                       "%s: argument #3: padding_idx %lld out of range (-1 for none, or [0, %lld))", op,
                        (long long)padding_idx, (long long)v);
     if (ids->ndim + 1 > RX_MAX_DIMS)
         return rx_fail(RX_ERR_SHAPE, "%s: argument #2: expected at most %d dims, got %d", op, RX_MAX_DIMS - 1,
@@ -157,7 +158,8 @@ rx_status rx_op_embedding_backward(rx_tensor *g, rx_tensor *ids, int64_t num_emb
     rx_tensor *flat = NULL, *rows = NULL;
     rx_status s = flat_ids(ids, &flat);
     if (s == RX_OK) s = rx_nn_rows(g, &rows);
-    if (s == RX_OK) s = rx_empty(2, (const int64_t[]){num_embeddings, c}, g->dtype, rx_tensor_device(g), dweight);
+    if (s == RX_OK)
+        s = rx_empty(2, (const int64_t[]){num_embeddings, c}, g->dtype, rx_tensor_device(g), dweight);
     if (s == RX_OK) s = rx_backend_of(g)->embedding_bwd(*dweight, rows, flat, padding_idx);
     rx_tensor_release(flat);
     rx_tensor_release(rows);

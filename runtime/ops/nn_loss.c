@@ -33,10 +33,11 @@ static rx_status check_targets(const char *op, rx_tensor *targets, int64_t v, in
     for (int64_t i = 0; i < n && s == RX_OK; i++) {
         int64_t t = i64 ? ((const int64_t *)base)[i] : ((const int32_t *)base)[i];
         if (t != ignore_index && (t < 0 || t >= v))
-            s = rx_fail(RX_ERR_ARG,
-                        "%s: argument #2: target %lld at row %lld is out of range [0, %lld) and not ignore_index "
-                        "(%lld)",
-                        op, (long long)t, (long long)i, (long long)v, (long long)ignore_index);
+            s = rx_fail(
+                RX_ERR_ARG,
+                "%s: argument #2: target %lld at row %lld is out of range [0, %lld) and not ignore_index "
+                "(%lld)",
+                op, (long long)t, (long long)i, (long long)v, (long long)ignore_index);
     }
     rx_tensor_release(dense);
     return s;
@@ -83,8 +84,9 @@ rx_status rx_op_cross_entropy_forward(rx_tensor *logits, rx_tensor *targets, int
     return finish(op, s, out);
 }
 
-rx_status rx_op_cross_entropy_backward(rx_tensor *g, rx_tensor *logits, rx_tensor *targets, int64_t ignore_index,
-                                       rx_tensor *weights, rx_tensor *lse, rx_tensor **dlogits)
+rx_status rx_op_cross_entropy_backward(rx_tensor *g, rx_tensor *logits, rx_tensor *targets,
+                                       int64_t ignore_index, rx_tensor *weights, rx_tensor *lse,
+                                       rx_tensor **dlogits)
 {
     const char *op = "cross_entropy backward";
     *dlogits = NULL;
@@ -157,8 +159,8 @@ rx_status rx_op_bce_with_logits(rx_tensor *logits, rx_tensor *targets, rx_tensor
     return pointwise_forward("bce_with_logits", 0, logits, targets, out);
 }
 
-rx_status rx_op_bce_with_logits_backward(rx_tensor *g, rx_tensor *logits, rx_tensor *targets, rx_tensor **dlogits,
-                                         rx_tensor **dtargets)
+rx_status rx_op_bce_with_logits_backward(rx_tensor *g, rx_tensor *logits, rx_tensor *targets,
+                                         rx_tensor **dlogits, rx_tensor **dtargets)
 {
     return pointwise_backward("bce_with_logits backward", 0, g, logits, targets, dlogits, dtargets);
 }

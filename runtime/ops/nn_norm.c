@@ -16,7 +16,8 @@ static rx_status check_norm(const char *op, rx_tensor *x, rx_tensor *p, int argn
 {
     RX_TRY(rx_check_tensor(op, 1, x));
     RX_TRY(rx_check_float(op, 1, x));
-    if (x->ndim == 0) return rx_fail(RX_ERR_SHAPE, "%s: argument #1: expected shape (*, C), got a scalar", op);
+    if (x->ndim == 0)
+        return rx_fail(RX_ERR_SHAPE, "%s: argument #1: expected shape (*, C), got a scalar", op);
     if (p) {
         RX_TRY(rx_check_same_device(op, x, 1, p, argn));
         RX_TRY(rx_check_same_dtype(op, x, 1, p, argn));
@@ -90,7 +91,7 @@ rx_status rx_op_rmsnorm_forward(rx_tensor *x, rx_tensor *w, double eps, rx_tenso
     if (s == RX_OK && rstd) s = new_out(x, true, rstd, &t[RR]);
     if (s == RX_OK) s = rx_backend_of(x)->rmsnorm(t[YR], t[RR], t[XR], t[WC], eps);
     release_all(NT, t);
-    return finish(op, s, 2, (rx_tensor **const[]){out, rstd});
+    return finish(op, s, 2, (rx_tensor * *const[]){out, rstd});
 }
 
 rx_status rx_op_rmsnorm_backward(rx_tensor *g, rx_tensor *x, rx_tensor *w, rx_tensor *rstd, rx_tensor **dx,
@@ -109,7 +110,7 @@ rx_status rx_op_rmsnorm_backward(rx_tensor *g, rx_tensor *x, rx_tensor *w, rx_te
     if (s == RX_OK && dw) s = rx_empty(1, w->shape, w->dtype, rx_tensor_device(w), dw);
     if (s == RX_OK) s = rx_backend_of(x)->rmsnorm_bwd(t[DXR], dw ? *dw : NULL, t[GR], t[XR], t[WC], t[RR]);
     release_all(NT, t);
-    return finish(op, s, 2, (rx_tensor **const[]){dx, dw});
+    return finish(op, s, 2, (rx_tensor * *const[]){dx, dw});
 }
 
 rx_status rx_op_layernorm_forward(rx_tensor *x, rx_tensor *w, rx_tensor *b, double eps, rx_tensor **out,
@@ -131,7 +132,7 @@ rx_status rx_op_layernorm_forward(rx_tensor *x, rx_tensor *w, rx_tensor *b, doub
     if (s == RX_OK && rstd) s = new_out(x, true, rstd, &t[RR]);
     if (s == RX_OK) s = rx_backend_of(x)->layernorm(t[YR], t[MR], t[RR], t[XR], t[WC], t[BC], eps);
     release_all(NT, t);
-    return finish(op, s, 3, (rx_tensor **const[]){out, mean, rstd});
+    return finish(op, s, 3, (rx_tensor * *const[]){out, mean, rstd});
 }
 
 rx_status rx_op_layernorm_backward(rx_tensor *g, rx_tensor *x, rx_tensor *w, rx_tensor *mean, rx_tensor *rstd,
@@ -153,8 +154,8 @@ rx_status rx_op_layernorm_backward(rx_tensor *g, rx_tensor *x, rx_tensor *w, rx_
     if (s == RX_OK && dw) s = rx_empty(1, &c, x->dtype, rx_tensor_device(x), dw);
     if (s == RX_OK && db) s = rx_empty(1, &c, x->dtype, rx_tensor_device(x), db);
     if (s == RX_OK)
-        s = rx_backend_of(x)->layernorm_bwd(t[DXR], dw ? *dw : NULL, db ? *db : NULL, t[GR], t[XR], t[WC], t[MR],
-                                            t[RR]);
+        s = rx_backend_of(x)->layernorm_bwd(t[DXR], dw ? *dw : NULL, db ? *db : NULL, t[GR], t[XR], t[WC],
+                                            t[MR], t[RR]);
     release_all(NT, t);
-    return finish(op, s, 3, (rx_tensor **const[]){dx, dw, db});
+    return finish(op, s, 3, (rx_tensor * *const[]){dx, dw, db});
 }

@@ -44,7 +44,8 @@ rx_status rx_op_swiglu(rx_tensor *gate, rx_tensor *up, rx_tensor **out)
     return finish(op, s, out);
 }
 
-rx_status rx_op_swiglu_backward(rx_tensor *g, rx_tensor *gate, rx_tensor *up, rx_tensor **dgate, rx_tensor **dup)
+rx_status rx_op_swiglu_backward(rx_tensor *g, rx_tensor *gate, rx_tensor *up, rx_tensor **dgate,
+                                rx_tensor **dup)
 {
     const char *op = "swiglu backward";
     if (dgate) *dgate = NULL;
@@ -68,13 +69,18 @@ rx_status rx_op_swiglu_backward(rx_tensor *g, rx_tensor *gate, rx_tensor *up, rx
     return s == RX_OK ? RX_OK : rx_fail_context(s, "%s", op);
 }
 
-/* out = the mask of (seed, offset) applied to x (contiguous copy when needed). */
-static rx_status apply_mask(rx_tensor *x, double p, uint64_t seed, uint64_t offset, rx_tensor **out)
+/* out = x with the dropout mask of (*seed, *offset) applied (0 < p < 1). With draw, the counters
+ * are first reserved on gen, once the output exists, so a failed call draws nothing. */
+static rx_status apply_mask(rx_tensor *x, double p, bool draw, rx_generator *gen, uint64_t *seed,
+                            uint64_t *offset, rx_tensor **out)
 {
     rx_tensor *xc;
     RX_TRY(rx_op_contiguous(x, &xc));
     rx_status s = rx_empty(x->ndim, x->shape, x->dtype, rx_tensor_device(x), out);
-    if (s == RX_OK) s = rx_backend_of(x)->dropout(*out, xc, p, seed, offset);
+    if (s == RX_OK) {
+        if (draw) rx_generator_reserve(gen, (uint64_t)rx_tensor_numel(x), seed, offset);
+        s = rx_backend_of(x)->dropout(*out, xc, p, *seed, *offset);
+    }
     rx_tensor_release(xc);
     if (s != RX_OK) {
         rx_tensor_release(*out);
@@ -97,27 +103,17 @@ rx_status rx_op_dropout_forward(rx_tensor *x, double p, int training, rx_generat
         return RX_OK;
     }
     if (p == 1.0) return finish(op, rx_zeros(x->ndim, x->shape, x->dtype, rx_tensor_device(x), out), out);
-    /* reserve counters only once the output can exist: a failed call draws nothing */
-    rx_tensor *xc;
-    RX_TRY(rx_op_contiguous(x, &xc));
-    rx_status s = rx_empty(x->ndim, x->shape, x->dtype, rx_tensor_device(x), out);
     uint64_t sd = 0, off = 0;
-    if (s == RX_OK) {
-        rx_generator_reserve(gen, (uint64_t)rx_tensor_numel(x), &sd, &off);
-        s = rx_backend_of(x)->dropout(*out, xc, p, sd, off);
-    }
-    rx_tensor_release(xc);
-    if (s == RX_OK) {
-        if (seed) *seed = sd;
-        if (offset) *offset = off;
-    }
-    return finish(op, s, out);
+    RX_TRY(finish(op, apply_mask(x, p, true, gen, &sd, &off, out), out));
+    if (seed) *seed = sd;
+    if (offset) *offset = off;
+    return RX_OK;
 }
 
 rx_status rx_op_dropout_backward(rx_tensor *g, double p, uint64_t seed, uint64_t offset, rx_tensor **dx)
 {
     *dx = NULL;
     rx_status s = p >= 1.0 ? rx_zeros(g->ndim, g->shape, g->dtype, rx_tensor_device(g), dx)
-                           : apply_mask(g, p, seed, offset, dx);
+                           : apply_mask(g, p, false, NULL, &seed, &offset, dx);
     return s == RX_OK ? RX_OK : rx_fail_context(s, "dropout backward");
 }

@@ -101,7 +101,9 @@ static rx_status rope_args(const char *op, rx_tensor *x, rx_tensor *cos, rx_tens
     RX_TRY(rx_check_float(op, 1, x));
     RX_TRY(rx_nn_check_shape(op, 1, NULL, x, 4, (const int64_t[]){-1, -1, -1, -1}));
     int64_t b = x->shape[0], t = x->shape[2], d = x->shape[3];
-    if (d % 2) return rx_fail(RX_ERR_SHAPE, "%s: argument #1: expected an even head dim, got %lld", op, (long long)d);
+    if (d % 2)
+        return rx_fail(RX_ERR_SHAPE, "%s: argument #1: expected an even head dim, got %lld", op,
+                       (long long)d);
     rx_tensor *tables[2] = {cos, sin};
     for (int i = 0; i < 2; i++) {
         RX_TRY(rx_check_same_device(op, x, 1, tables[i], i + 2));
@@ -114,7 +116,8 @@ static rx_status rope_args(const char *op, rx_tensor *x, rx_tensor *cos, rx_tens
     if (sin->ndim != cos->ndim) {
         char b1[128], b2[128];
         return rx_fail(RX_ERR_SHAPE, "%s: argument #3: expected the shape %s of argument #2, got %s", op,
-                       rx_shape_str(cos->ndim, cos->shape, b1, sizeof b1), rx_shape_str(sin->ndim, sin->shape, b2, sizeof b2));
+                       rx_shape_str(cos->ndim, cos->shape, b1, sizeof b1),
+                       rx_shape_str(sin->ndim, sin->shape, b2, sizeof b2));
     }
     int64_t shape3[3] = {cos->ndim == 3 ? b : 1, t, d};
     rx_tensor *cc = NULL, *sc = NULL;
@@ -132,7 +135,8 @@ static rx_status rope_args(const char *op, rx_tensor *x, rx_tensor *cos, rx_tens
     return s;
 }
 
-static rx_status rope_run(const char *op, rx_tensor *x, rx_tensor *cos, rx_tensor *sin, int transpose, rx_tensor **out)
+static rx_status rope_run(const char *op, rx_tensor *x, rx_tensor *cos, rx_tensor *sin, int transpose,
+                          rx_tensor **out)
 {
     *out = NULL;
     rx_tensor *c3, *s3;

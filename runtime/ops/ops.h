@@ -53,7 +53,8 @@ rx_status rx_op_stack(int n, rx_tensor *const *tensors, int dim, rx_tensor **out
  * gradient g first and return new references through their output pointers; a NULL output
  * pointer skips that gradient. "stat" tensors are f32, or f64 for f64 inputs. */
 rx_status rx_op_linear(rx_tensor *x, rx_tensor *w, rx_tensor *b, rx_tensor **out);
-/* dx = g w, dw = g^T x over all leading dims (one GEMM), db = column sums of g. */
+/* dx = g w, dw = g^T x over all leading dims (one GEMM), db = column sums of g; x may be NULL when
+ * dw is not wanted, w when dx is not. */
 rx_status rx_op_linear_backward(rx_tensor *g, rx_tensor *x, rx_tensor *w, rx_tensor **dx, rx_tensor **dw,
                                 rx_tensor **db);
 rx_status rx_op_embedding(rx_tensor *weight, rx_tensor *ids, int64_t padding_idx, rx_tensor **out);

@@ -16,8 +16,9 @@
 --
 -- Timing: `warmup` untimed steps, then `repeats` samples of `steps_per_sample` consecutive
 -- steps each, timed with recx.clock (monotonic wall clock); a sample's figure is its time
--- divided by its step count, and the result is the median over samples. One JSON object goes to
--- `json` (or stdout).
+-- divided by its step count, and the result is the median over samples; the phases (forward
+-- with zero_grad and reading the loss, backward, optimizer) get medians of their own. One JSON
+-- object goes to `json` (or stdout).
 local recx = require "recx"
 local cjson = require "cjson"
 local tensor = recx.tensor
@@ -92,32 +93,48 @@ end
 
 local opt = recx.optim.adamw(params, {lr = 1e-4, betas = {0.9, 0.999}, eps = 1e-8, weight_decay = 0.01})
 
-local function step()
+-- One step; adds the seconds of its phases (forward incl. zero_grad, backward, optimizer) to
+-- `phases` when given.
+local function step(phases)
+  local t0 = recx.clock()
   opt:zero_grad()
   local loss <close> = loss_fn()
   local value = loss:item()
+  local t1 = recx.clock()
   loss:backward()
+  local t2 = recx.clock()
   opt:step()
+  if phases then
+    local t3 = recx.clock()
+    phases[1], phases[2], phases[3] = phases[1] + t1 - t0, phases[2] + t2 - t1, phases[3] + t3 - t2
+  end
   return value
+end
+
+local function median(list)
+  local s = {}
+  for i, v in ipairs(list) do s[i] = v end
+  table.sort(s)
+  local n = #s
+  return n % 2 == 1 and s[(n + 1) // 2] or (s[n // 2] + s[n // 2 + 1]) / 2, s[1], s[n]
 end
 
 local losses = {}
 for _ = 1, cfg.warmup do losses[#losses + 1] = step() end
-local samples = {}
+local samples, fwd, bwd, upd = {}, {}, {}, {}
 for r = 1, cfg.repeats do
+  local phases = {0, 0, 0}
   local t0 = recx.clock()
-  for _ = 1, cfg.steps_per_sample do losses[#losses + 1] = step() end
+  for _ = 1, cfg.steps_per_sample do losses[#losses + 1] = step(phases) end
   samples[r] = (recx.clock() - t0) / cfg.steps_per_sample
+  fwd[r], bwd[r], upd[r] = phases[1] / cfg.steps_per_sample, phases[2] / cfg.steps_per_sample,
+    phases[3] / cfg.steps_per_sample
 end
 for _, l in ipairs(losses) do
   if l ~= l or l == math.huge or l == -math.huge then error("bench_train_step.lua: a loss is not finite") end
 end
 
-local sorted = {}
-for i, s in ipairs(samples) do sorted[i] = s end
-table.sort(sorted)
-local n = #sorted
-local median = n % 2 == 1 and sorted[(n + 1) // 2] or (sorted[n // 2] + sorted[n // 2 + 1]) / 2
+local step_median, step_min, step_max = median(samples)
 
 local result = {
   impl = "recx",
@@ -129,9 +146,10 @@ local result = {
             seq = TT, batch = B, dtype = "f32"},
   params = n_params,
   warmup = cfg.warmup, repeats = cfg.repeats, steps_per_sample = cfg.steps_per_sample,
-  step_seconds = median,
-  step_seconds_min = sorted[1], step_seconds_max = sorted[n],
-  tokens_per_second = B * TT / median,
+  step_seconds = step_median,
+  step_seconds_min = step_min, step_seconds_max = step_max,
+  forward_seconds = median(fwd), backward_seconds = median(bwd), optimizer_seconds = median(upd),
+  tokens_per_second = B * TT / step_median,
   first_loss = losses[1], last_loss = losses[#losses],
   peak_bytes = recx.mem().peak_bytes,
 }

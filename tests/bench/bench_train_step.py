@@ -18,7 +18,8 @@ the others). Weights: normal(0, 0.02); ids and targets uniform from a fixed seed
 
 Timing: `warmup` untimed steps, then `repeats` samples of `steps_per_sample` consecutive steps
 each, timed with time.perf_counter; a sample's figure is its time divided by its step count,
-and the result is the median over samples. One JSON object goes to --json (or stdout).
+and the result is the median over samples; the phases (forward with zero_grad and reading the
+loss, backward, optimizer) get medians of their own. One JSON object goes to --json (or stdout).
 """
 
 import argparse
@@ -115,20 +116,33 @@ def main():
     ids = torch.randint(0, a.vocab, (a.batch, a.seq))
     targets = torch.randint(0, a.vocab, (a.batch, a.seq))
 
-    def step():
+    def step(phases=None):
+        t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         loss = model(ids, targets)
+        value = loss.item()
+        t1 = time.perf_counter()
         loss.backward()
+        t2 = time.perf_counter()
         opt.step()
-        return loss.item()
+        if phases is not None:
+            t3 = time.perf_counter()
+            phases[0] += t1 - t0
+            phases[1] += t2 - t1
+            phases[2] += t3 - t2
+        return value
 
     losses = [step() for _ in range(a.warmup)]
-    samples = []
+    samples, fwd, bwd, upd = [], [], [], []
     for _ in range(a.repeats):
+        phases = [0.0, 0.0, 0.0]
         t0 = time.perf_counter()
         for _ in range(a.steps_per_sample):
-            losses.append(step())
+            losses.append(step(phases))
         samples.append((time.perf_counter() - t0) / a.steps_per_sample)
+        fwd.append(phases[0] / a.steps_per_sample)
+        bwd.append(phases[1] / a.steps_per_sample)
+        upd.append(phases[2] / a.steps_per_sample)
     median = statistics.median(samples)
     result = {
         "impl": "torch",
@@ -143,6 +157,8 @@ def main():
         "warmup": a.warmup, "repeats": a.repeats, "steps_per_sample": a.steps_per_sample,
         "step_seconds": median,
         "step_seconds_min": min(samples), "step_seconds_max": max(samples),
+        "forward_seconds": statistics.median(fwd), "backward_seconds": statistics.median(bwd),
+        "optimizer_seconds": statistics.median(upd),
         "tokens_per_second": a.batch * a.seq / median,
         "first_loss": losses[0], "last_loss": losses[-1],
     }

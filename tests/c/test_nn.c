@@ -37,7 +37,8 @@ static void release_n(int n, rx_tensor **t)
 /* ---- linear -------------------------------------------------------------------------------------- */
 
 /* y (rows, nout) = x (rows, in) w^T + b, row-major doubles; b may be NULL. */
-static double *ref_linear(const double *x, const double *w, const double *b, int64_t rows, int64_t in, int64_t nout)
+static double *ref_linear(const double *x, const double *w, const double *b, int64_t rows, int64_t in,
+                          int64_t nout)
 {
     double *y = malloc(sizeof(double) * (size_t)(rows * nout));
     for (int64_t r = 0; r < rows; r++)
@@ -52,7 +53,8 @@ static double *ref_linear(const double *x, const double *w, const double *b, int
 static void check_linear_dtype(rx_dtype dt, double atol, double rtol)
 {
     const int64_t xs[3] = {2, 3, 4}, ws[2] = {5, 4}, bs[1] = {5}, ys[3] = {2, 3, 5};
-    rx_tensor *x64 = t_randn(3, xs, RX_F64, 1), *w64 = t_randn(2, ws, RX_F64, 2), *b64 = t_randn(1, bs, RX_F64, 3);
+    rx_tensor *x64 = t_randn(3, xs, RX_F64, 1), *w64 = t_randn(2, ws, RX_F64, 2),
+              *b64 = t_randn(1, bs, RX_F64, 3);
     rx_tensor *x = cast(x64, dt), *w = cast(w64, dt), *b = cast(b64, dt);
     double *xv = t_values(x), *wv = t_values(w), *bv = t_values(b); /* values as rounded to dt */
     double *ref = ref_linear(xv, wv, bv, 6, 4, 5), *ref_nb = ref_linear(xv, wv, NULL, 6, 4, 5);
@@ -109,18 +111,24 @@ static void test_linear_grad(void)
 
 static void test_linear_errors(void)
 {
-    rx_tensor *x = t_randn(2, (const int64_t[]){3, 4}, RX_F32, 1), *w = t_randn(2, (const int64_t[]){5, 3}, RX_F32, 2);
-    rx_tensor *w_ok = t_randn(2, (const int64_t[]){5, 4}, RX_F32, 3), *b = t_randn(1, (const int64_t[]){6}, RX_F32, 4);
+    rx_tensor *x = t_randn(2, (const int64_t[]){3, 4}, RX_F32, 1),
+              *w = t_randn(2, (const int64_t[]){5, 3}, RX_F32, 2);
+    rx_tensor *w_ok = t_randn(2, (const int64_t[]){5, 4}, RX_F32, 3),
+              *b = t_randn(1, (const int64_t[]){6}, RX_F32, 4);
     rx_tensor *w64 = t_randn(2, (const int64_t[]){5, 4}, RX_F64, 5), *s = t_randn(0, NULL, RX_F32, 6);
     rx_tensor *xi = NULL, *y = NULL;
     CHECK_OK(rx_zeros(2, (const int64_t[]){3, 4}, RX_I64, rx_cpu(), &xi));
-    CHECK_ERR(rx_linear(x, w, NULL, &y), RX_ERR_SHAPE, "linear: argument #2: expected shape (*, 4), got (5, 3)");
+    CHECK_ERR(rx_linear(x, w, NULL, &y), RX_ERR_SHAPE,
+              "linear: argument #2: expected shape (*, 4), got (5, 3)");
     CHECK(y == NULL);
     CHECK_ERR(rx_linear(x, w_ok, b, &y), RX_ERR_SHAPE, "linear: argument #3: expected shape (5), got (6)");
     CHECK_ERR(rx_linear(x, w64, NULL, &y), RX_ERR_DTYPE, "linear: argument #1 is f32 but argument #2 is f64");
-    CHECK_ERR(rx_linear(s, w_ok, NULL, &y), RX_ERR_SHAPE, "linear: argument #1: expected shape (*, in), got a scalar");
-    CHECK_ERR(rx_linear(xi, w_ok, NULL, &y), RX_ERR_DTYPE, "linear: argument #1: expected a floating-point tensor");
-    CHECK_ERR(rx_linear(NULL, w_ok, NULL, &y), RX_ERR_ARG, "linear: argument #1: expected a tensor, got NULL");
+    CHECK_ERR(rx_linear(s, w_ok, NULL, &y), RX_ERR_SHAPE,
+              "linear: argument #1: expected shape (*, in), got a scalar");
+    CHECK_ERR(rx_linear(xi, w_ok, NULL, &y), RX_ERR_DTYPE,
+              "linear: argument #1: expected a floating-point tensor");
+    CHECK_ERR(rx_linear(NULL, w_ok, NULL, &y), RX_ERR_ARG,
+              "linear: argument #1: expected a tensor, got NULL");
     CHECK(y == NULL);
     release_n(7, (rx_tensor *[]){x, w, w_ok, b, w64, s, xi});
 }
@@ -133,7 +141,8 @@ static void test_linear_deterministic(void)
     for (int run = 0; run < 2; run++) {
         rx_set_num_threads(run == 0 ? 1 : 0);
         rx_tensor *x = t_randn(2, (const int64_t[]){3000, 16}, RX_F32, 40);
-        rx_tensor *w = t_randn(2, (const int64_t[]){4, 16}, RX_F32, 41), *b = t_randn(1, (const int64_t[]){4}, RX_F32, 42);
+        rx_tensor *w = t_randn(2, (const int64_t[]){4, 16}, RX_F32, 41),
+                  *b = t_randn(1, (const int64_t[]){4}, RX_F32, 42);
         CHECK_OK(rx_set_requires_grad(w, 1));
         CHECK_OK(rx_set_requires_grad(b, 1));
         rx_tensor *y = NULL, *g = t_randn(2, (const int64_t[]){3000, 4}, RX_F32, 43);
@@ -241,12 +250,15 @@ static void test_embedding_errors(void)
     rx_tensor *fl = t_from(1, (const int64_t[]){2}, RX_F32, (const double[]){0, 1});
     rx_tensor *ok = t_from(1, (const int64_t[]){2}, RX_I64, (const double[]){0, 1});
     rx_tensor *w1 = t_randn(1, (const int64_t[]){5}, RX_F32, 2);
-    CHECK_ERR(rx_embedding(w, bad, -1, &y), RX_ERR_ARG, "embedding: argument #2: id 7 at element 2 is out of range [0, 5)");
+    CHECK_ERR(rx_embedding(w, bad, -1, &y), RX_ERR_ARG,
+              "embedding: argument #2: id 7 at element 2 is out of range [0, 5)");
     CHECK_ERR(rx_embedding(w, neg, -1, &y), RX_ERR_ARG, "id -1 at element 0");
-    CHECK_ERR(rx_embedding(w, fl, -1, &y), RX_ERR_DTYPE, "embedding: argument #2: expected an i32 or i64 index tensor");
+    CHECK_ERR(rx_embedding(w, fl, -1, &y), RX_ERR_DTYPE,
+              "embedding: argument #2: expected an i32 or i64 index tensor");
     CHECK_ERR(rx_embedding(w, ok, 5, &y), RX_ERR_ARG, "embedding: argument #3: padding_idx 5 out of range");
     CHECK_ERR(rx_embedding(w, ok, -2, &y), RX_ERR_ARG, "padding_idx -2");
-    CHECK_ERR(rx_embedding(w1, ok, -1, &y), RX_ERR_SHAPE, "embedding: argument #1: expected shape (*, *), got (5)");
+    CHECK_ERR(rx_embedding(w1, ok, -1, &y), RX_ERR_SHAPE,
+              "embedding: argument #1: expected shape (*, *), got (5)");
     CHECK(y == NULL);
     release_n(6, (rx_tensor *[]){w, bad, neg, fl, ok, w1});
 }
@@ -266,7 +278,8 @@ static double *ref_rmsnorm(const double *x, const double *w, int64_t rows, int64
     return y;
 }
 
-static double *ref_layernorm(const double *x, const double *w, const double *b, int64_t rows, int64_t c, double eps)
+static double *ref_layernorm(const double *x, const double *w, const double *b, int64_t rows, int64_t c,
+                             double eps)
 {
     double *y = malloc(sizeof(double) * (size_t)(rows * c));
     for (int64_t r = 0; r < rows; r++) {
@@ -284,7 +297,8 @@ static double *ref_layernorm(const double *x, const double *w, const double *b, 
 static void check_norms_dtype(rx_dtype dt, double atol, double rtol)
 {
     const int64_t xs[3] = {2, 3, 7}, cs[1] = {7};
-    rx_tensor *x64 = t_randn(3, xs, RX_F64, 50), *w64 = t_randn(1, cs, RX_F64, 51), *b64 = t_randn(1, cs, RX_F64, 52);
+    rx_tensor *x64 = t_randn(3, xs, RX_F64, 50), *w64 = t_randn(1, cs, RX_F64, 51),
+              *b64 = t_randn(1, cs, RX_F64, 52);
     rx_tensor *x = cast(x64, dt), *w = cast(w64, dt), *b = cast(b64, dt), *y = NULL, *z = NULL, *z0 = NULL;
     double *xv = t_values(x), *wv = t_values(w), *bv = t_values(b);
     double *r1 = ref_rmsnorm(xv, wv, 6, 7, 1e-6), *r2 = ref_layernorm(xv, wv, bv, 6, 7, 1e-5);
@@ -306,7 +320,8 @@ static void test_norm_forward(void)
     check_norms_dtype(RX_F32, 1e-5, 1e-5);
     check_norms_dtype(RX_BF16, BF16_ATOL, BF16_RTOL);
     /* SASRec's eps 1e-10 on a constant row: zeros plus the bias, never NaN */
-    rx_tensor *x = NULL, *y = NULL, *b = t_from(1, (const int64_t[]){4}, RX_F32, (const double[]){1, 2, 3, 4});
+    rx_tensor *x = NULL, *y = NULL,
+              *b = t_from(1, (const int64_t[]){4}, RX_F32, (const double[]){1, 2, 3, 4});
     CHECK_OK(rx_full(2, (const int64_t[]){2, 4}, 3.0, RX_F32, rx_cpu(), &x));
     CHECK_OK(rx_layernorm(x, NULL, b, 1e-10, &y));
     CHECK_TENSOR(y, 2, ((const int64_t[]){2, 4}), ((const double[]){1, 2, 3, 4, 1, 2, 3, 4}), 1e-6, 0);
@@ -359,8 +374,10 @@ static void test_norm_deterministic(void)
     double out[2][3][32];
     for (int run = 0; run < 2; run++) {
         rx_set_num_threads(run == 0 ? 1 : 0);
-        rx_tensor *x = t_randn(2, (const int64_t[]){5000, 32}, RX_F32, 70), *g = t_randn(2, (const int64_t[]){5000, 32}, RX_F32, 71);
-        rx_tensor *w = t_randn(1, (const int64_t[]){32}, RX_F32, 72), *b = t_randn(1, (const int64_t[]){32}, RX_F32, 73);
+        rx_tensor *x = t_randn(2, (const int64_t[]){5000, 32}, RX_F32, 70),
+                  *g = t_randn(2, (const int64_t[]){5000, 32}, RX_F32, 71);
+        rx_tensor *w = t_randn(1, (const int64_t[]){32}, RX_F32, 72),
+                  *b = t_randn(1, (const int64_t[]){32}, RX_F32, 73);
         rx_tensor *w2 = t_randn(1, (const int64_t[]){32}, RX_F32, 74), *y = NULL, *z = NULL;
         CHECK_OK(rx_set_requires_grad(w, 1));
         CHECK_OK(rx_set_requires_grad(b, 1));
@@ -380,17 +397,25 @@ static void test_norm_deterministic(void)
 
 static void test_norm_errors(void)
 {
-    rx_tensor *x = t_randn(2, (const int64_t[]){3, 4}, RX_F32, 1), *w = t_randn(1, (const int64_t[]){5}, RX_F32, 2);
-    rx_tensor *w4 = t_randn(1, (const int64_t[]){4}, RX_F32, 3), *w64 = t_randn(1, (const int64_t[]){4}, RX_F64, 4);
+    rx_tensor *x = t_randn(2, (const int64_t[]){3, 4}, RX_F32, 1),
+              *w = t_randn(1, (const int64_t[]){5}, RX_F32, 2);
+    rx_tensor *w4 = t_randn(1, (const int64_t[]){4}, RX_F32, 3),
+              *w64 = t_randn(1, (const int64_t[]){4}, RX_F64, 4);
     rx_tensor *s = t_randn(0, NULL, RX_F32, 5), *y = NULL;
     CHECK_ERR(rx_rmsnorm(x, w, 1e-5, &y), RX_ERR_SHAPE, "rmsnorm: argument #2: expected shape (4), got (5)");
-    CHECK_ERR(rx_rmsnorm(x, w64, 1e-5, &y), RX_ERR_DTYPE, "rmsnorm: argument #1 is f32 but argument #2 is f64");
-    CHECK_ERR(rx_rmsnorm(x, w4, -1.0, &y), RX_ERR_ARG, "rmsnorm: argument #3: expected a finite eps >= 0, got -1");
+    CHECK_ERR(rx_rmsnorm(x, w64, 1e-5, &y), RX_ERR_DTYPE,
+              "rmsnorm: argument #1 is f32 but argument #2 is f64");
+    CHECK_ERR(rx_rmsnorm(x, w4, -1.0, &y), RX_ERR_ARG,
+              "rmsnorm: argument #3: expected a finite eps >= 0, got -1");
     CHECK_ERR(rx_rmsnorm(x, NULL, 1e-5, &y), RX_ERR_ARG, "rmsnorm: argument #2: expected a tensor, got NULL");
-    CHECK_ERR(rx_rmsnorm(s, w4, 1e-5, &y), RX_ERR_SHAPE, "rmsnorm: argument #1: expected shape (*, C), got a scalar");
-    CHECK_ERR(rx_layernorm(x, w4, w, 1e-5, &y), RX_ERR_SHAPE, "layernorm: argument #3: expected shape (4), got (5)");
-    CHECK_ERR(rx_layernorm(x, w, NULL, 1e-5, &y), RX_ERR_SHAPE, "layernorm: argument #2: expected shape (4), got (5)");
-    CHECK_ERR(rx_layernorm(x, NULL, NULL, NAN, &y), RX_ERR_ARG, "layernorm: argument #4: expected a finite eps");
+    CHECK_ERR(rx_rmsnorm(s, w4, 1e-5, &y), RX_ERR_SHAPE,
+              "rmsnorm: argument #1: expected shape (*, C), got a scalar");
+    CHECK_ERR(rx_layernorm(x, w4, w, 1e-5, &y), RX_ERR_SHAPE,
+              "layernorm: argument #3: expected shape (4), got (5)");
+    CHECK_ERR(rx_layernorm(x, w, NULL, 1e-5, &y), RX_ERR_SHAPE,
+              "layernorm: argument #2: expected shape (4), got (5)");
+    CHECK_ERR(rx_layernorm(x, NULL, NULL, NAN, &y), RX_ERR_ARG,
+              "layernorm: argument #4: expected a finite eps");
     CHECK(y == NULL);
     release_n(5, (rx_tensor *[]){x, w, w4, w64, s});
 }
@@ -431,19 +456,23 @@ static void test_rope_tables(void)
     CHECK_TENSOR(c3, 2, ((const int64_t[]){3, 8}), rc, 1e-14, 1e-14);
     /* errors */
     rx_tensor *fpos = t_from(1, (const int64_t[]){2}, RX_F32, (const double[]){0, 1}), *x1 = NULL, *x2 = NULL;
-    CHECK_ERR(rx_rope_inv_freq(7, 10000.0, &x1), RX_ERR_ARG, "rope_inv_freq: argument #1: expected a positive even head dim, got 7");
+    CHECK_ERR(rx_rope_inv_freq(7, 10000.0, &x1), RX_ERR_ARG,
+              "rope_inv_freq: argument #1: expected a positive even head dim, got 7");
     CHECK_ERR(rx_rope_inv_freq(8, 0.0, &x1), RX_ERR_ARG, "rope_inv_freq: argument #2");
-    CHECK_ERR(rx_rope_tables(fpos, inv, RX_F32, &x1, &x2), RX_ERR_DTYPE, "rope_tables: argument #1: expected an i32 or i64");
-    CHECK_ERR(rx_rope_tables(pos, pos, RX_F32, &x1, &x2), RX_ERR_DTYPE, "rope_tables: argument #2: expected f32 or f64");
-    CHECK_ERR(rx_rope_tables(pos, inv, RX_I32, &x1, &x2), RX_ERR_DTYPE, "rope_tables: argument #3: expected a floating-point dtype");
+    CHECK_ERR(rx_rope_tables(fpos, inv, RX_F32, &x1, &x2), RX_ERR_DTYPE,
+              "rope_tables: argument #1: expected an i32 or i64");
+    CHECK_ERR(rx_rope_tables(pos, pos, RX_F32, &x1, &x2), RX_ERR_DTYPE,
+              "rope_tables: argument #2: expected f32 or f64");
+    CHECK_ERR(rx_rope_tables(pos, inv, RX_I32, &x1, &x2), RX_ERR_DTYPE,
+              "rope_tables: argument #3: expected a floating-point dtype");
     CHECK(x1 == NULL && x2 == NULL);
     free(iv);
     release_n(12, (rx_tensor *[]){inv, pos, c, s, pos2, c2, s2, inv64, c3, s3, fpos, NULL});
 }
 
 /* y = x cos + rotate_half(x) sin for x (B, H, T, D) row-major doubles and tables (Bc, T, D). */
-static double *ref_rope(const double *x, const double *c, const double *s, int64_t b, int64_t h, int64_t t, int64_t d,
-                        bool batched)
+static double *ref_rope(const double *x, const double *c, const double *s, int64_t b, int64_t h, int64_t t,
+                        int64_t d, bool batched)
 {
     double *y = malloc(sizeof(double) * (size_t)(b * h * t * d));
     int64_t half = d / 2;
@@ -482,7 +511,8 @@ static void test_rope_forward(void)
         }
     /* x as a (B, T, H, D) tensor transposed to (B, H, T, D) */
     rx_tensor *base = t_randn(4, (const int64_t[]){2, 4, 3, 6}, RX_F64, 83), *xt = transposed(base, 1, 2);
-    rx_tensor *xc = NULL, *c = t_randn(2, (const int64_t[]){4, 6}, RX_F64, 84), *s = t_randn(2, (const int64_t[]){4, 6}, RX_F64, 85);
+    rx_tensor *xc = NULL, *c = t_randn(2, (const int64_t[]){4, 6}, RX_F64, 84),
+              *s = t_randn(2, (const int64_t[]){4, 6}, RX_F64, 85);
     rx_tensor *y1 = NULL, *y2 = NULL;
     CHECK_OK(rx_contiguous(xt, &xc));
     CHECK_OK(rx_rope(xt, c, s, &y1));
@@ -503,13 +533,29 @@ static rx_status gc_rope(rx_tensor *const *in, void *ctx, rx_tensor **out)
     return rx_rope(in[0], c->cos, c->sin, out);
 }
 
+/* rope with tables of the input's dtype: bf16 tables for bf16 inputs, f64 ones (cast) for f64. */
+static rx_status gc_rope_cast(rx_tensor *const *in, void *ctx, rx_tensor **out)
+{
+    rope_ctx *c = ctx;
+    rx_dtype dt = rx_tensor_dtype(in[0]);
+    rx_tensor *cs = NULL, *sn = NULL;
+    rx_status s = rx_to_dtype(c->cos, dt, &cs);
+    if (s == RX_OK) s = rx_to_dtype(c->sin, dt, &sn);
+    if (s == RX_OK) s = rx_rope(in[0], cs, sn, out);
+    rx_tensor_release(cs);
+    rx_tensor_release(sn);
+    return s;
+}
+
 static void test_rope_grad(void)
 {
     /* arbitrary tables (halves differ), so the backward must be the exact transpose */
-    rope_ctx ctx = {t_randn(2, (const int64_t[]){3, 4}, RX_F64, 90), t_randn(2, (const int64_t[]){3, 4}, RX_F64, 91)};
+    rope_ctx ctx = {t_randn(2, (const int64_t[]){3, 4}, RX_F64, 90),
+                    t_randn(2, (const int64_t[]){3, 4}, RX_F64, 91)};
     rx_tensor *x = gc_leaf(4, (const int64_t[]){2, 2, 3, 4}, 92);
     gradcheck("rope", gc_rope, 1, &x, &ctx, 1e-6, 1e-5);
-    rope_ctx ctxb = {t_randn(3, (const int64_t[]){2, 3, 4}, RX_F64, 93), t_randn(3, (const int64_t[]){2, 3, 4}, RX_F64, 94)};
+    rope_ctx ctxb = {t_randn(3, (const int64_t[]){2, 3, 4}, RX_F64, 93),
+                     t_randn(3, (const int64_t[]){2, 3, 4}, RX_F64, 94)};
     rx_tensor *base = t_randn(4, (const int64_t[]){2, 3, 2, 4}, RX_F64, 95), *xt = transposed(base, 1, 2);
     CHECK_OK(rx_set_requires_grad(xt, 1));
     gradcheck("rope batched tables, non-contiguous x", gc_rope, 1, &xt, &ctxb, 1e-6, 1e-5);
@@ -518,18 +564,24 @@ static void test_rope_grad(void)
 
 static void test_rope_errors(void)
 {
-    rx_tensor *x = t_randn(4, (const int64_t[]){1, 2, 3, 4}, RX_F32, 1), *c = t_randn(2, (const int64_t[]){3, 4}, RX_F32, 2);
-    rx_tensor *odd = t_randn(4, (const int64_t[]){1, 2, 3, 5}, RX_F32, 3), *c5 = t_randn(2, (const int64_t[]){3, 5}, RX_F32, 4);
-    rx_tensor *cbad = t_randn(2, (const int64_t[]){2, 4}, RX_F32, 5), *c64 = t_randn(2, (const int64_t[]){3, 4}, RX_F64, 6);
-    rx_tensor *cb = t_randn(3, (const int64_t[]){2, 3, 4}, RX_F32, 7), *x3 = t_randn(3, (const int64_t[]){2, 3, 4}, RX_F32, 8);
+    rx_tensor *x = t_randn(4, (const int64_t[]){1, 2, 3, 4}, RX_F32, 1),
+              *c = t_randn(2, (const int64_t[]){3, 4}, RX_F32, 2);
+    rx_tensor *odd = t_randn(4, (const int64_t[]){1, 2, 3, 5}, RX_F32, 3),
+              *c5 = t_randn(2, (const int64_t[]){3, 5}, RX_F32, 4);
+    rx_tensor *cbad = t_randn(2, (const int64_t[]){2, 4}, RX_F32, 5),
+              *c64 = t_randn(2, (const int64_t[]){3, 4}, RX_F64, 6);
+    rx_tensor *cb = t_randn(3, (const int64_t[]){2, 3, 4}, RX_F32, 7),
+              *x3 = t_randn(3, (const int64_t[]){2, 3, 4}, RX_F32, 8);
     rx_tensor *cg = t_randn(2, (const int64_t[]){3, 4}, RX_F32, 9), *y = NULL;
     CHECK_OK(rx_set_requires_grad(cg, 1));
     CHECK_ERR(rx_rope(odd, c5, c5, &y), RX_ERR_SHAPE, "rope: argument #1: expected an even head dim, got 5");
     CHECK_ERR(rx_rope(x, cbad, c, &y), RX_ERR_SHAPE, "rope: argument #2: expected shape (3, 4), got (2, 4)");
     CHECK_ERR(rx_rope(x, c, cbad, &y), RX_ERR_SHAPE, "rope: argument #3: expected shape (3, 4), got (2, 4)");
-    CHECK_ERR(rx_rope(x, cb, c, &y), RX_ERR_SHAPE, "rope: argument #2: expected shape (1, 3, 4), got (2, 3, 4)");
+    CHECK_ERR(rx_rope(x, cb, c, &y), RX_ERR_SHAPE,
+              "rope: argument #2: expected shape (1, 3, 4), got (2, 3, 4)");
     CHECK_ERR(rx_rope(x, c, c64, &y), RX_ERR_DTYPE, "rope: argument #1 is f32 but argument #3 is f64");
-    CHECK_ERR(rx_rope(x3, c, c, &y), RX_ERR_SHAPE, "rope: argument #1: expected shape (*, *, *, *), got (2, 3, 4)");
+    CHECK_ERR(rx_rope(x3, c, c, &y), RX_ERR_SHAPE,
+              "rope: argument #1: expected shape (*, *, *, *), got (2, 3, 4)");
     CHECK_ERR(rx_rope(x, cg, c, &y), RX_ERR_ARG, "rope: argument #2: cos requires grad");
     CHECK(y == NULL);
     release_n(9, (rx_tensor *[]){x, c, odd, c5, cbad, c64, cb, x3, cg});
@@ -562,7 +614,10 @@ static void test_swiglu(void)
     release_n(4, (rx_tensor *[]){a, u, y, u2});
 }
 
-static rx_status gc_swiglu(rx_tensor *const *in, void *ctx, rx_tensor **out) { return rx_swiglu(in[0], in[1], out); }
+static rx_status gc_swiglu(rx_tensor *const *in, void *ctx, rx_tensor **out)
+{
+    return rx_swiglu(in[0], in[1], out);
+}
 
 static void test_swiglu_grad(void)
 {
@@ -590,7 +645,8 @@ static void test_dropout_identity(void)
     rx_generator_get_state(g, &seed, &off);
     CHECK(off == 0); /* nothing drawn */
     rx_tensor *bad = NULL;
-    CHECK_ERR(rx_dropout(x, 1.5, 1, g, &bad), RX_ERR_ARG, "dropout: argument #2: expected a probability in [0, 1], got 1.5");
+    CHECK_ERR(rx_dropout(x, 1.5, 1, g, &bad), RX_ERR_ARG,
+              "dropout: argument #2: expected a probability in [0, 1], got 1.5");
     CHECK_ERR(rx_dropout(x, -0.1, 0, g, &bad), RX_ERR_ARG, "dropout: argument #2");
     CHECK(bad == NULL);
     /* p = 1 drops everything */
@@ -617,8 +673,10 @@ static void test_dropout_statistics(void)
     int64_t zeros = 0, bad = 0;
     for (int64_t i = 0; i < n; i++) {
         sum += v[i];
-        if (v[i] == 0) zeros++;
-        else if (fabs(v[i] - 1.0 / (1.0 - p)) > 1e-6) bad++;
+        if (v[i] == 0)
+            zeros++;
+        else if (fabs(v[i] - 1.0 / (1.0 - p)) > 1e-6)
+            bad++;
     }
     CHECK(bad == 0);
     CHECK_CLOSE((double)zeros / (double)n, p, 0.01);
@@ -665,10 +723,72 @@ static void test_dropout_grad(void)
     CHECK_OK(rx_backward(y, g, 0));
     double *yv = t_values(y), *gv = t_values(rx_grad(x));
     int bad = 0;
-    for (int i = 0; i < 42; i++) bad += (yv[i] == 0) != (gv[i] == 0) || (gv[i] != 0 && fabs(gv[i] - 1 / 0.6) > 1e-12);
+    for (int i = 0; i < 42; i++)
+        bad += (yv[i] == 0) != (gv[i] == 0) || (gv[i] != 0 && fabs(gv[i] - 1 / 0.6) > 1e-12);
     CHECK(bad == 0);
     free(yv), free(gv);
     release_n(3, (rx_tensor *[]){x, y, g});
+}
+
+/* ---- bf16 backward ------------------------------------------------------------------------------ */
+
+/* Runs fn on n inputs (f64 values drawn with seeds 200 + i) in f64 and in bf16, seeds backward with
+ * the same upstream gradient, and compares the bf16 gradients with the f64 ones (tolerance
+ * 5e-2 + 5e-2 |ref|: bf16 inputs, f32 arithmetic, bf16 outputs). */
+static void check_bf16_grads(const char *name, gc_fn fn, int n, const int64_t (*shapes)[4], const int *ndims,
+                             void *ctx)
+{
+    rx_tensor *in[2][4] = {{0}}, *y[2] = {0}, *g[2] = {0};
+    double *ref[4] = {0};
+    for (int d = 0; d < 2; d++) {
+        for (int i = 0; i < n; i++) {
+            rx_tensor *base = t_randn(ndims[i], shapes[i], RX_F64, 200 + (uint64_t)i);
+            in[d][i] = cast(base, d ? RX_BF16 : RX_F64);
+            if (in[d][i] == base) { /* same dtype: take a private copy so base stays a plain tensor */
+                rx_tensor_release(in[d][i]);
+                CHECK_OK(rx_clone(base, &in[d][i]));
+            }
+            rx_tensor_release(base);
+            CHECK_OK(rx_set_requires_grad(in[d][i], 1));
+        }
+        CHECK_OK(fn(in[d], ctx, &y[d]));
+        if (!y[d]) return;
+        rx_tensor *g64 = t_randn(rx_tensor_ndim(y[d]), rx_tensor_shape_ptr(y[d]), RX_F64, 299);
+        g[d] = cast(g64, d ? RX_BF16 : RX_F64);
+        rx_tensor_release(g64);
+        CHECK_OK(rx_backward(y[d], g[d], 0));
+    }
+    for (int i = 0; i < n; i++) {
+        ref[i] = t_values(rx_grad(in[0][i]));
+        if (check_failures_in_test == 0) {
+            rx_tensor *gb = rx_grad(in[1][i]);
+            CHECK(gb && rx_tensor_dtype(gb) == RX_BF16);
+            check_tensor_(__FILE__, __LINE__, name, gb, ndims[i], shapes[i], ref[i], 5e-2, 5e-2);
+        }
+        free(ref[i]);
+    }
+    for (int d = 0; d < 2; d++) {
+        release_n(n, in[d]);
+        rx_tensor_release(y[d]);
+        rx_tensor_release(g[d]);
+    }
+}
+
+static void test_bf16_backward(void)
+{
+    const int64_t lin[3][4] = {{3, 2, 8}, {5, 8}, {5}};
+    check_bf16_grads("linear bf16", gc_linear, 3, lin, (const int[]){3, 2, 1}, NULL);
+    const int64_t norm[3][4] = {{4, 16}, {16}, {16}};
+    check_bf16_grads("rmsnorm bf16", gc_rmsnorm, 2, norm, (const int[]){2, 1}, NULL);
+    check_bf16_grads("layernorm bf16", gc_layernorm, 3, norm, (const int[]){2, 1, 1}, NULL);
+    const int64_t sw[2][4] = {{4, 16}, {4, 16}};
+    check_bf16_grads("swiglu bf16", gc_swiglu, 2, sw, (const int[]){2, 2}, NULL);
+    const int64_t rp[1][4] = {{2, 2, 3, 4}};
+    rope_ctx ctx = {t_randn(2, (const int64_t[]){3, 4}, RX_F64, 90),
+                    t_randn(2, (const int64_t[]){3, 4}, RX_F64, 91)};
+    rope_ctx ctxb = {cast(ctx.cos, RX_BF16), cast(ctx.sin, RX_BF16)};
+    check_bf16_grads("rope bf16", gc_rope_cast, 1, rp, (const int[]){4}, &ctxb);
+    release_n(4, (rx_tensor *[]){ctx.cos, ctx.sin, ctxb.cos, ctxb.sin});
 }
 
 int main(void)
@@ -694,5 +814,6 @@ int main(void)
     RUN(test_dropout_identity);
     RUN(test_dropout_statistics);
     RUN(test_dropout_grad);
+    RUN(test_bf16_backward);
     return check_finish();
 }

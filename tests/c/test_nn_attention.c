@@ -40,7 +40,8 @@ static double *ref_attention(const double *q, const double *k, const double *v, 
                     }
                     double dot = 0;
                     for (int64_t j = 0; j < c->d; j++)
-                        dot += q[((b * c->h + h) * c->t + t) * c->d + j] * k[((b * c->g + g) * c->s + s) * c->d + j];
+                        dot += q[((b * c->h + h) * c->t + t) * c->d + j] *
+                               k[((b * c->g + g) * c->s + s) * c->d + j];
                     double m = 0;
                     if (c->mask) {
                         int64_t mb = c->mb == 1 ? 0 : b, mh = c->mh == 1 ? 0 : h;
@@ -60,7 +61,8 @@ static double *ref_attention(const double *q, const double *k, const double *v, 
                         pr = drop ? 0 : pr / (1 - c->p);
                     }
                     for (int64_t j = 0; j < c->d; j++)
-                        out[((b * c->h + h) * c->t + t) * c->d + j] += pr * v[((b * c->g + g) * c->s + s) * c->d + j];
+                        out[((b * c->h + h) * c->t + t) * c->d + j] +=
+                            pr * v[((b * c->g + g) * c->s + s) * c->d + j];
                 }
             }
         }
@@ -109,7 +111,8 @@ static void free_opts(rx_attention_opts *o)
 static void check_case(const attn_case *c, rx_dtype dt, double atol, double rtol)
 {
     const int64_t qs[4] = {c->b, c->h, c->t, c->d}, ks[4] = {c->b, c->g, c->s, c->d};
-    rx_tensor *q64 = t_randn(4, qs, RX_F64, 1), *k64 = t_randn(4, ks, RX_F64, 2), *v64 = t_randn(4, ks, RX_F64, 3);
+    rx_tensor *q64 = t_randn(4, qs, RX_F64, 1), *k64 = t_randn(4, ks, RX_F64, 2),
+              *v64 = t_randn(4, ks, RX_F64, 3);
     rx_tensor *q = cast(q64, dt), *k = cast(k64, dt), *v = cast(v64, dt), *y = NULL;
     double *qv = t_values(q), *kv = t_values(k), *vv = t_values(v);
     rx_generator *gen = rx_generator_new(c->seed);
@@ -149,7 +152,8 @@ static void test_attention_forward(void)
     double *mask2 = random_mask(3 * 4 * 5, 8);
     attn_case mha = {1, 3, 3, 4, 5, 6, 0, 0.3, NULL, mask2, 1, 3, 0, 0, 0};
     check_case(&mha, RX_F64, 1e-12, 1e-12);
-    attn_case causal_long = {2, 2, 1, 6, 4, 4, 1, 0, NULL, NULL, 0, 0, 0, 0, 0}; /* early queries see nothing */
+    attn_case causal_long = {2,    2,    1, 6, 4, 4, 1, 0,
+                             NULL, NULL, 0, 0, 0, 0, 0}; /* early queries see nothing */
     check_case(&causal_long, RX_F64, 1e-12, 1e-12);
     /* dropout: the mask follows the documented counters, from a non-zero generator offset */
     attn_case drop = {2, 4, 2, 3, 5, 8, 1, 0, KP, mask, 2, 1, 0.3, 42, 1000};
@@ -207,7 +211,8 @@ static void test_attention_grad(void)
 static void test_attention_masked_rows(void)
 {
     const int64_t qs[4] = {2, 2, 3, 4}, ks[4] = {2, 2, 5, 4};
-    rx_tensor *q = t_randn(4, qs, RX_F32, 20), *k = t_randn(4, ks, RX_F32, 21), *v = t_randn(4, ks, RX_F32, 22);
+    rx_tensor *q = t_randn(4, qs, RX_F32, 20), *k = t_randn(4, ks, RX_F32, 21),
+              *v = t_randn(4, ks, RX_F32, 22);
     CHECK_OK(rx_set_requires_grad(q, 1));
     CHECK_OK(rx_set_requires_grad(k, 1));
     CHECK_OK(rx_set_requires_grad(v, 1));
@@ -216,7 +221,8 @@ static void test_attention_masked_rows(void)
     rx_tensor *y = NULL, *g = t_randn(4, qs, RX_F32, 23);
     CHECK_OK(rx_attention(q, k, v, &o, &y));
     CHECK_OK(rx_backward(y, g, 0));
-    double *yv = t_values(y), *gq = t_values(rx_grad(q)), *gk = t_values(rx_grad(k)), *gv = t_values(rx_grad(v));
+    double *yv = t_values(y), *gq = t_values(rx_grad(q)), *gk = t_values(rx_grad(k)),
+           *gv = t_values(rx_grad(v));
     int nan = 0, nonzero = 0;
     for (int i = 0; i < 48; i++) nan += isnan(yv[i]) || isnan(gq[i]);
     for (int i = 0; i < 80; i++) nan += isnan(gk[i]) || isnan(gv[i]);
@@ -259,7 +265,8 @@ static void test_attention_masked_rows(void)
     double add[2 * 5 * 5];
     for (int b = 0; b < 2; b++)
         for (int t = 0; t < 5; t++)
-            for (int s = 0; s < 5; s++) add[(b * 5 + t) * 5 + s] = (s <= t && kp5[b * 5 + s]) ? 0.0 : -10000.0;
+            for (int s = 0; s < 5; s++)
+                add[(b * 5 + t) * 5 + s] = (s <= t && kp5[b * 5 + s]) ? 0.0 : -10000.0;
     rx_attention_opts oadd = {.additive_mask = t_from(4, (const int64_t[]){2, 1, 5, 5}, RX_F32, add)};
     rx_attention_opts obool = {.causal = 1, .key_padding = t_from(2, (const int64_t[]){2, 5}, RX_BOOL, kp5)};
     CHECK_OK(rx_attention(q5, k, v, &oadd, &y_add));
@@ -272,8 +279,10 @@ static void test_attention_masked_rows(void)
                 bool sees = b == 1 || t >= 2;
                 for (int j = 0; j < 4; j++) {
                     int64_t i = ((b * 2 + h) * 5 + t) * 4 + j;
-                    if (sees) differ += fabs(va[i] - vb[i]) > 1e-5;
-                    else zero_rows += vb[i] == 0 && !isnan(va[i]);
+                    if (sees)
+                        differ += fabs(va[i] - vb[i]) > 1e-5;
+                    else
+                        zero_rows += vb[i] == 0 && !isnan(va[i]);
                 }
             }
     CHECK(differ == 0);
@@ -290,7 +299,8 @@ static void test_attention_masked_rows(void)
 static void test_attention_layouts(void)
 {
     const int64_t qs[4] = {2, 4, 3, 8}; /* (B, H, T, D) */
-    rx_tensor *qb = t_randn(4, (const int64_t[]){2, 3, 4, 8}, RX_F64, 30), *kb = t_randn(4, (const int64_t[]){2, 5, 2, 8}, RX_F64, 31);
+    rx_tensor *qb = t_randn(4, (const int64_t[]){2, 3, 4, 8}, RX_F64, 30),
+              *kb = t_randn(4, (const int64_t[]){2, 5, 2, 8}, RX_F64, 31);
     rx_tensor *vb = t_randn(4, (const int64_t[]){2, 5, 2, 8}, RX_F64, 32);
     rx_tensor *q = NULL, *k = NULL, *v = NULL, *qc = NULL, *kc = NULL, *vc = NULL;
     CHECK_OK(rx_transpose(qb, 1, 2, &q));
@@ -328,7 +338,8 @@ static void test_attention_layouts(void)
 static void test_attention_bf16_grad(void)
 {
     const int64_t qs[4] = {1, 4, 3, 8}, ks[4] = {1, 2, 4, 8};
-    rx_tensor *q64 = t_randn(4, qs, RX_F64, 40), *k64 = t_randn(4, ks, RX_F64, 41), *v64 = t_randn(4, ks, RX_F64, 42);
+    rx_tensor *q64 = t_randn(4, qs, RX_F64, 40), *k64 = t_randn(4, ks, RX_F64, 41),
+              *v64 = t_randn(4, ks, RX_F64, 42);
     rx_tensor *g64 = t_randn(4, qs, RX_F64, 43);
     rx_tensor *ins[2][4];
     double *grads[2][3];
@@ -366,7 +377,8 @@ static void test_attention_deterministic(void)
     double *out[2][3];
     for (int run = 0; run < 2; run++) {
         rx_set_num_threads(run == 0 ? 1 : 0);
-        rx_tensor *q = t_randn(4, qs, RX_F32, 50), *k = t_randn(4, ks, RX_F32, 51), *v = t_randn(4, ks, RX_F32, 52);
+        rx_tensor *q = t_randn(4, qs, RX_F32, 50), *k = t_randn(4, ks, RX_F32, 51),
+                  *v = t_randn(4, ks, RX_F32, 52);
         rx_tensor *g = t_randn(4, qs, RX_F32, 53), *y = NULL;
         rx_generator *gen = rx_generator_new(3);
         rx_attention_opts o = {.causal = 1, .dropout_p = 0.2, .generator = gen};
@@ -389,32 +401,48 @@ static void test_attention_deterministic(void)
 
 static void test_attention_errors(void)
 {
-    rx_tensor *q = t_randn(4, (const int64_t[]){2, 4, 5, 8}, RX_F32, 1), *k = t_randn(4, (const int64_t[]){2, 2, 5, 8}, RX_F32, 2);
-    rx_tensor *v3 = t_randn(4, (const int64_t[]){2, 3, 5, 8}, RX_F32, 3), *k3 = t_randn(4, (const int64_t[]){2, 3, 5, 8}, RX_F32, 4);
-    rx_tensor *kd = t_randn(4, (const int64_t[]){2, 2, 5, 4}, RX_F32, 5), *q3 = t_randn(3, (const int64_t[]){2, 5, 8}, RX_F32, 6);
+    rx_tensor *q = t_randn(4, (const int64_t[]){2, 4, 5, 8}, RX_F32, 1),
+              *k = t_randn(4, (const int64_t[]){2, 2, 5, 8}, RX_F32, 2);
+    rx_tensor *v3 = t_randn(4, (const int64_t[]){2, 3, 5, 8}, RX_F32, 3),
+              *k3 = t_randn(4, (const int64_t[]){2, 3, 5, 8}, RX_F32, 4);
+    rx_tensor *kd = t_randn(4, (const int64_t[]){2, 2, 5, 4}, RX_F32, 5),
+              *q3 = t_randn(3, (const int64_t[]){2, 5, 8}, RX_F32, 6);
     rx_tensor *k64 = t_randn(4, (const int64_t[]){2, 2, 5, 8}, RX_F64, 7), *y = NULL;
-    rx_tensor *kpf = t_randn(2, (const int64_t[]){2, 5}, RX_F32, 8), *kps = NULL, *m = t_randn(4, (const int64_t[]){2, 3, 5, 5}, RX_F32, 9);
-    rx_tensor *m64 = t_randn(4, (const int64_t[]){1, 1, 5, 5}, RX_F64, 10), *mg = t_randn(4, (const int64_t[]){1, 1, 5, 5}, RX_F32, 11);
+    rx_tensor *kpf = t_randn(2, (const int64_t[]){2, 5}, RX_F32, 8), *kps = NULL,
+              *m = t_randn(4, (const int64_t[]){2, 3, 5, 5}, RX_F32, 9);
+    rx_tensor *m64 = t_randn(4, (const int64_t[]){1, 1, 5, 5}, RX_F64, 10),
+              *mg = t_randn(4, (const int64_t[]){1, 1, 5, 5}, RX_F32, 11);
     CHECK_OK(rx_ones(2, (const int64_t[]){2, 4}, RX_BOOL, rx_cpu(), &kps));
     CHECK_OK(rx_set_requires_grad(mg, 1));
-    CHECK_ERR(rx_attention(q, k, v3, NULL, &y), RX_ERR_SHAPE, "attention: argument #3: expected shape (2, 2, 5, 8), got (2, 3, 5, 8)");
-    CHECK_ERR(rx_attention(q, k3, k3, NULL, &y), RX_ERR_SHAPE, "attention: argument #2: 3 key/value heads do not divide 4 query heads");
-    CHECK_ERR(rx_attention(q, kd, kd, NULL, &y), RX_ERR_SHAPE, "attention: argument #2: expected shape (2, *, *, 8), got (2, 2, 5, 4)");
-    CHECK_ERR(rx_attention(q3, k, k, NULL, &y), RX_ERR_SHAPE, "attention: argument #1: expected shape (*, *, *, *), got (2, 5, 8)");
-    CHECK_ERR(rx_attention(q, k64, k64, NULL, &y), RX_ERR_DTYPE, "attention: argument #1 is f32 but argument #2 is f64");
+    CHECK_ERR(rx_attention(q, k, v3, NULL, &y), RX_ERR_SHAPE,
+              "attention: argument #3: expected shape (2, 2, 5, 8), got (2, 3, 5, 8)");
+    CHECK_ERR(rx_attention(q, k3, k3, NULL, &y), RX_ERR_SHAPE,
+              "attention: argument #2: 3 key/value heads do not divide 4 query heads");
+    CHECK_ERR(rx_attention(q, kd, kd, NULL, &y), RX_ERR_SHAPE,
+              "attention: argument #2: expected shape (2, *, *, 8), got (2, 2, 5, 4)");
+    CHECK_ERR(rx_attention(q3, k, k, NULL, &y), RX_ERR_SHAPE,
+              "attention: argument #1: expected shape (*, *, *, *), got (2, 5, 8)");
+    CHECK_ERR(rx_attention(q, k64, k64, NULL, &y), RX_ERR_DTYPE,
+              "attention: argument #1 is f32 but argument #2 is f64");
     rx_attention_opts o = {.key_padding = kpf};
-    CHECK_ERR(rx_attention(q, k, k, &o, &y), RX_ERR_DTYPE, "attention: argument #4 (key_padding): expected a bool tensor, got f32");
+    CHECK_ERR(rx_attention(q, k, k, &o, &y), RX_ERR_DTYPE,
+              "attention: argument #4 (key_padding): expected a bool tensor, got f32");
     o.key_padding = kps;
-    CHECK_ERR(rx_attention(q, k, k, &o, &y), RX_ERR_SHAPE, "attention: argument #4 (key_padding): expected shape (2, 5), got (2, 4)");
+    CHECK_ERR(rx_attention(q, k, k, &o, &y), RX_ERR_SHAPE,
+              "attention: argument #4 (key_padding): expected shape (2, 5), got (2, 4)");
     rx_attention_opts om = {.additive_mask = m};
     CHECK_ERR(rx_attention(q, k, k, &om, &y), RX_ERR_SHAPE,
-              "attention: argument #4 (additive_mask): expected shape (2, 4, 5, 5) (dims 0 and 1 may be 1), got (2, 3, 5, 5)");
+              "attention: argument #4 (additive_mask): expected shape (2, 4, 5, 5) (dims 0 and 1 may be 1), "
+              "got (2, 3, 5, 5)");
     om.additive_mask = m64;
-    CHECK_ERR(rx_attention(q, k, k, &om, &y), RX_ERR_DTYPE, "attention: argument #4 (additive_mask) is f64 but argument #1 is f32");
+    CHECK_ERR(rx_attention(q, k, k, &om, &y), RX_ERR_DTYPE,
+              "attention: argument #4 (additive_mask) is f64 but argument #1 is f32");
     om.additive_mask = mg;
-    CHECK_ERR(rx_attention(q, k, k, &om, &y), RX_ERR_ARG, "attention: argument #4: additive_mask requires grad");
+    CHECK_ERR(rx_attention(q, k, k, &om, &y), RX_ERR_ARG,
+              "attention: argument #4: additive_mask requires grad");
     rx_attention_opts od = {.dropout_p = 1.0};
-    CHECK_ERR(rx_attention(q, k, k, &od, &y), RX_ERR_ARG, "attention: argument #4 (dropout_p): expected a probability in [0, 1), got 1");
+    CHECK_ERR(rx_attention(q, k, k, &od, &y), RX_ERR_ARG,
+              "attention: argument #4 (dropout_p): expected a probability in [0, 1), got 1");
     rx_attention_opts os = {.scale = INFINITY};
     CHECK_ERR(rx_attention(q, k, k, &os, &y), RX_ERR_ARG, "attention: argument #4 (scale)");
     CHECK(y == NULL);

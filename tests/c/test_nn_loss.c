@@ -69,7 +69,8 @@ static void test_cross_entropy_forward(void)
             release_n(7, (rx_tensor *[]){x64, x, t, w64, w, l1, l2});
         }
     /* extreme logits stay finite; a non-contiguous (transposed) logits tensor */
-    rx_tensor *base = t_from(2, (const int64_t[]){3, 2}, RX_F32, (const double[]){1000, -1000, 0, 5, -1000, 1000});
+    rx_tensor *base =
+        t_from(2, (const int64_t[]){3, 2}, RX_F32, (const double[]){1000, -1000, 0, 5, -1000, 1000});
     rx_tensor *x = NULL, *t = t_from(1, (const int64_t[]){2}, RX_I64, (const double[]){0, 2}), *l = NULL;
     CHECK_OK(rx_transpose(base, 0, 1, &x));
     CHECK_OK(rx_cross_entropy(x, t, -1, NULL, &l));
@@ -105,6 +106,27 @@ static void test_cross_entropy_grad(void)
     CHECK(g[4] == 0 && g[5] == 0 && g[6] == 0 && g[7] == 0);
     free(g);
     release_n(4, (rx_tensor *[]){x, plain.targets, weighted.weights, l});
+}
+
+/* bf16 logits: the loss is f32 and the logits' gradient bf16, close to the f64 gradient. */
+static void test_cross_entropy_bf16_grad(void)
+{
+    rx_tensor *x64 = t_randn(2, (const int64_t[]){5, 4}, RX_F64, 60), *xb = cast(x64, RX_BF16), *x = NULL;
+    rx_tensor *t = t_from(1, (const int64_t[]){5}, RX_I64, TARGETS), *lb = NULL, *l = NULL;
+    CHECK_OK(rx_to_dtype(xb, RX_F64, &x)); /* the same (rounded) values in f64 */
+    CHECK_OK(rx_set_requires_grad(x, 1));
+    CHECK_OK(rx_set_requires_grad(xb, 1));
+    CHECK_OK(rx_cross_entropy(x, t, -100, NULL, &l));
+    CHECK_OK(rx_cross_entropy(xb, t, -100, NULL, &lb));
+    if (lb) CHECK(rx_tensor_dtype(lb) == RX_F32);
+    CHECK_OK(rx_backward(l, NULL, 0));
+    CHECK_OK(rx_backward(lb, NULL, 0));
+    CHECK_CLOSE(item(lb), item(l), 1e-6);
+    double *ref = t_values(rx_grad(x));
+    CHECK(rx_grad(xb) && rx_tensor_dtype(rx_grad(xb)) == RX_BF16);
+    CHECK_TENSOR(rx_grad(xb), 2, ((const int64_t[]){5, 4}), ref, 2e-3, 1e-2);
+    free(ref);
+    release_n(6, (rx_tensor *[]){x64, xb, x, t, lb, l});
 }
 
 static void test_cross_entropy_all_ignored(void)
@@ -161,15 +183,22 @@ static void test_cross_entropy_errors(void)
     rx_tensor *wg = t_from(1, (const int64_t[]){4}, RX_F32, (const double[]){1, 1, 1, 1});
     rx_tensor *x1 = t_randn(1, (const int64_t[]){5}, RX_F32, 2);
     CHECK_OK(rx_set_requires_grad(wg, 1));
-    CHECK_ERR(rx_cross_entropy(x, bad, -100, NULL, &y), RX_ERR_ARG,
-              "cross_entropy: argument #2: target 9 at row 2 is out of range [0, 5) and not ignore_index (-100)");
+    CHECK_ERR(
+        rx_cross_entropy(x, bad, -100, NULL, &y), RX_ERR_ARG,
+        "cross_entropy: argument #2: target 9 at row 2 is out of range [0, 5) and not ignore_index (-100)");
     CHECK_ERR(rx_cross_entropy(x, neg, -100, NULL, &y), RX_ERR_ARG, "target -3 at row 1");
-    CHECK_ERR(rx_cross_entropy(x, short_t, -100, NULL, &y), RX_ERR_SHAPE, "cross_entropy: argument #2: expected shape (4), got (3)");
-    CHECK_ERR(rx_cross_entropy(x, ft, -100, NULL, &y), RX_ERR_DTYPE, "cross_entropy: argument #2: expected an i32 or i64");
-    CHECK_ERR(rx_cross_entropy(x, ok, -100, w3, &y), RX_ERR_SHAPE, "cross_entropy: argument #4: expected shape (4), got (3)");
-    CHECK_ERR(rx_cross_entropy(x, ok, -100, w64, &y), RX_ERR_DTYPE, "cross_entropy: argument #1 is f32 but argument #4 is f64");
-    CHECK_ERR(rx_cross_entropy(x, ok, -100, wg, &y), RX_ERR_ARG, "cross_entropy: argument #4: weights requires grad");
-    CHECK_ERR(rx_cross_entropy(x1, ok, -100, NULL, &y), RX_ERR_SHAPE, "cross_entropy: argument #1: expected shape (*, *), got (5)");
+    CHECK_ERR(rx_cross_entropy(x, short_t, -100, NULL, &y), RX_ERR_SHAPE,
+              "cross_entropy: argument #2: expected shape (4), got (3)");
+    CHECK_ERR(rx_cross_entropy(x, ft, -100, NULL, &y), RX_ERR_DTYPE,
+              "cross_entropy: argument #2: expected an i32 or i64");
+    CHECK_ERR(rx_cross_entropy(x, ok, -100, w3, &y), RX_ERR_SHAPE,
+              "cross_entropy: argument #4: expected shape (4), got (3)");
+    CHECK_ERR(rx_cross_entropy(x, ok, -100, w64, &y), RX_ERR_DTYPE,
+              "cross_entropy: argument #1 is f32 but argument #4 is f64");
+    CHECK_ERR(rx_cross_entropy(x, ok, -100, wg, &y), RX_ERR_ARG,
+              "cross_entropy: argument #4: weights requires grad");
+    CHECK_ERR(rx_cross_entropy(x1, ok, -100, NULL, &y), RX_ERR_SHAPE,
+              "cross_entropy: argument #1: expected shape (*, *), got (5)");
     CHECK(y == NULL);
     release_n(9, (rx_tensor *[]){x, bad, neg, ok, short_t, ft, w3, w64, wg});
     rx_tensor_release(x1);
@@ -188,10 +217,12 @@ static void test_pointwise_losses(void)
         CHECK_OK(rx_rand(2, sh, RX_F64, rx_cpu(), g, &t64));
         CHECK_OK(rx_randn(2, sh, RX_F64, rx_cpu(), g, &y64));
         rx_generator_free(g);
-        rx_tensor *x = cast(x64, dts[d]), *t = cast(t64, dts[d]), *y = cast(y64, dts[d]), *lb = NULL, *lm = NULL;
+        rx_tensor *x = cast(x64, dts[d]), *t = cast(t64, dts[d]), *y = cast(y64, dts[d]), *lb = NULL,
+                  *lm = NULL;
         double *xv = t_values(x), *tv = t_values(t), *yv = t_values(y), rb = 0, rm = 0;
         for (int i = 0; i < 12; i++) {
-            rb += (log(1 + exp(-xv[i])) * tv[i] + log(1 + exp(xv[i])) * (1 - tv[i])) / 12; /* -t log s - (1-t) log(1-s) */
+            rb += (log(1 + exp(-xv[i])) * tv[i] + log(1 + exp(xv[i])) * (1 - tv[i])) /
+                  12; /* -t log s - (1-t) log(1-s) */
             rm += (xv[i] - yv[i]) * (xv[i] - yv[i]) / 12;
         }
         CHECK_OK(rx_bce_with_logits(x, t, &lb));
@@ -207,17 +238,25 @@ static void test_pointwise_losses(void)
     rx_tensor *t = t_from(1, (const int64_t[]){2}, RX_F32, (const double[]){0, 1}), *l = NULL;
     CHECK_OK(rx_bce_with_logits(x, t, &l));
     CHECK_CLOSE(item(l), 1000.0, 1e-6);
-    rx_tensor *t3 = t_from(1, (const int64_t[]){3}, RX_F32, (const double[]){0, 1, 1}), *t64 = NULL, *bad = NULL;
+    rx_tensor *t3 = t_from(1, (const int64_t[]){3}, RX_F32, (const double[]){0, 1, 1}), *t64 = NULL,
+              *bad = NULL;
     CHECK_OK(rx_to_dtype(t, RX_F64, &t64));
-    CHECK_ERR(rx_bce_with_logits(x, t3, &bad), RX_ERR_SHAPE, "bce_with_logits: argument #2: expected shape (2), got (3)");
+    CHECK_ERR(rx_bce_with_logits(x, t3, &bad), RX_ERR_SHAPE,
+              "bce_with_logits: argument #2: expected shape (2), got (3)");
     CHECK_ERR(rx_mse(x, t64, &bad), RX_ERR_DTYPE, "mse: argument #1 is f32 but argument #2 is f64");
     CHECK_ERR(rx_mse(x, NULL, &bad), RX_ERR_ARG, "mse: argument #2: expected a tensor, got NULL");
     CHECK(bad == NULL);
     release_n(5, (rx_tensor *[]){x, t, l, t3, t64});
 }
 
-static rx_status gc_bce(rx_tensor *const *in, void *ctx, rx_tensor **out) { return rx_bce_with_logits(in[0], in[1], out); }
-static rx_status gc_mse(rx_tensor *const *in, void *ctx, rx_tensor **out) { return rx_mse(in[0], in[1], out); }
+static rx_status gc_bce(rx_tensor *const *in, void *ctx, rx_tensor **out)
+{
+    return rx_bce_with_logits(in[0], in[1], out);
+}
+static rx_status gc_mse(rx_tensor *const *in, void *ctx, rx_tensor **out)
+{
+    return rx_mse(in[0], in[1], out);
+}
 
 static void test_pointwise_grad(void)
 {
@@ -237,6 +276,7 @@ int main(void)
 {
     RUN(test_cross_entropy_forward);
     RUN(test_cross_entropy_grad);
+    RUN(test_cross_entropy_bf16_grad);
     RUN(test_cross_entropy_all_ignored);
     RUN(test_cross_entropy_deterministic);
     RUN(test_cross_entropy_errors);

@@ -1,5 +1,5 @@
 -- models/tiny_lm.lua — a tiny Llama-shaped causal language model for tests, fixtures and
--- benchmarks: token embedding, n pre-norm blocks (RMSNorm -> grouped-query attention with
+-- benchmarks: token embedding (optional dropout), n pre-norm blocks (RMSNorm -> grouped-query attention with
 -- rotary positions and a causal mask -> residual; RMSNorm -> SwiGLU MLP -> residual), a final
 -- RMSNorm and a head tied to the embedding or not.
 --
