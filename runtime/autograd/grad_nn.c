@@ -6,7 +6,8 @@
  * each node keeps:
  *   linear     x (for dw), w (for dx)   embedding   ids (+ V, padding_idx)
  *   rmsnorm    x, w, rstd               layernorm   x, w, mean, rstd
- *   rope       cos, sin                 attention   q, k, v, probabilities (+ scale, p, counters)
+ *   rope       cos, sin                 attention   q, k, v, out, the backend's statistic, the
+ *                                                   masks (+ causal, scale, p, counters)
  *   swiglu     gate, up                 dropout     nothing but p and its Philox counters
  *   cross_entropy  logits, targets, weights, log-sum-exp (+ ignore_index)
  *   bce_with_logits, mse  both inputs
@@ -171,13 +172,17 @@ rx_status rx_rope(rx_tensor *x, rx_tensor *cos, rx_tensor *sin, rx_tensor **out)
 
 static rx_status attention_backward(rx_node *n, rx_tensor *const *go, rx_tensor **gi)
 {
-    rx_tensor *q, *k, *v, *probs;
+    rx_tensor *q, *k, *v, *out, *stat, *key_padding, *mask;
     RX_TRY(rx_node_saved(n, 0, &q));
     RX_TRY(rx_node_saved(n, 1, &k));
     RX_TRY(rx_node_saved(n, 2, &v));
-    RX_TRY(rx_node_saved(n, 3, &probs));
-    return rx_op_attention_backward(go[0], q, k, v, probs, n->scalars[0], n->scalars[1], (uint64_t)n->ints[0],
-                                    (uint64_t)n->ints[1], want(n, gi, 0), want(n, gi, 1), want(n, gi, 2));
+    RX_TRY(rx_node_saved(n, 3, &out));
+    RX_TRY(rx_node_saved(n, 4, &stat));
+    RX_TRY(rx_node_saved(n, 5, &key_padding));
+    RX_TRY(rx_node_saved(n, 6, &mask));
+    return rx_op_attention_backward(go[0], q, k, v, out, stat, key_padding, mask, (int)n->ints[2], n->scalars[0],
+                                    n->scalars[1], (uint64_t)n->ints[0], (uint64_t)n->ints[1], want(n, gi, 0),
+                                    want(n, gi, 1), want(n, gi, 2));
 }
 
 rx_status rx_attention(rx_tensor *q, rx_tensor *k, rx_tensor *v, const rx_attention_opts *opts,
@@ -187,9 +192,9 @@ rx_status rx_attention(rx_tensor *q, rx_tensor *k, rx_tensor *v, const rx_attent
     RX_TRY(check_no_grad("attention", 4, "additive_mask", opts ? opts->additive_mask : NULL));
     rx_tensor *in[3] = {q, k, v};
     bool rec = rx_ag_needs_record(3, in);
-    rx_tensor *probs = NULL;
+    rx_tensor *stat = NULL;
     uint64_t seed = 0, offset = 0;
-    RX_TRY(rx_op_attention_forward(q, k, v, opts, out, rec ? &probs : NULL, &seed, &offset));
+    RX_TRY(rx_op_attention_forward(q, k, v, opts, out, rec ? &stat : NULL, &seed, &offset));
     if (!rec) return RX_OK;
     rx_node *n;
     rx_status s = rx_node_new("AttentionBackward", attention_backward, 3, in, 1, &n);
@@ -199,12 +204,17 @@ rx_status rx_attention(rx_tensor *q, rx_tensor *k, rx_tensor *v, const rx_attent
         n->scalars[1] = opts ? opts->dropout_p : 0.0;
         n->ints[0] = (int64_t)seed;
         n->ints[1] = (int64_t)offset;
-        s = record(n, 4, (rx_tensor *[]){q, k, v, probs}, out);
+        n->ints[2] = opts ? opts->causal != 0 : 0;
+        /* the output, the statistic and the masks: CUDA's backward recomputes the probabilities */
+        s = record(n, 7,
+                   (rx_tensor *[]){q, k, v, *out, stat, opts ? opts->key_padding : NULL,
+                                   opts ? opts->additive_mask : NULL},
+                   out);
     } else {
         rx_tensor_release(*out);
         *out = NULL;
     }
-    rx_tensor_release(probs);
+    rx_tensor_release(stat);
     return s;
 }
 

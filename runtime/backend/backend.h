@@ -127,27 +127,36 @@ typedef struct rx_backend {
      * backward): out[j] = x[j] cos[j] + x[j+h] sin[j+h], out[j+h] = x[j+h] cos[j+h] - x[j] sin[j]. */
     rx_status (*rope)(rx_tensor *out, const rx_tensor *x, const rx_tensor *cos, const rx_tensor *sin,
                       int transpose);
+    /* The shape of the statistic `attention` saves for `attention_bwd` (a stat: f32, f64 for f64
+     * inputs): the CPU keeps the softmax probabilities (B, H, T, S), CUDA each row's
+     * log-sum-exp (B, H, T). Writes *ndim (at most 4) and that many sizes into shape. */
+    void (*attention_stat_shape)(int64_t B, int64_t H, int64_t T, int64_t S, int *ndim, int64_t *shape);
     /* Attention: q (B, H, T, D), k and v (B, G, S, D) with H % G == 0 (head h reads kv head
      * h / (H / G)), each with unit stride on D and a stride >= D on T/S (batch and head strides
      * free); out (B, H, T, D) contiguous. Key s is visible to query t unless key_padding[b, s]
      * is false (key_padding (B, S) contiguous bool, or NULL) or causal and s > t + S - T.
      * scores = q k^T * scale + mask, where mask (B, H, T, S) float of q's dtype has any strides
-     * (0 for broadcast dims) or is NULL. Each row's softmax over its visible keys is written to
-     * probs (B, H, T, S) stat (0 at invisible keys; a row with no visible key, or whose visible
-     * scores are all -inf, is all zeros). With dropout_p in (0, 1), probability (b, h, t, s) is
-     * zeroed when Philox counter offset + ((b H + h) T + t) S + s under `seed` gives a
-     * bernoulli(dropout_p) one (core/philox.h) and the others are scaled by 1 / (1 - p); probs
-     * keeps the values before dropout. out = dropped probs @ v. */
-    rx_status (*attention)(rx_tensor *out, rx_tensor *probs, const rx_tensor *q, const rx_tensor *k,
+     * (0 for broadcast dims) or is NULL. Each row's softmax over its visible keys (0 at invisible
+     * keys; a row with no visible key, or whose visible scores are all -inf, is all zeros) is
+     * summarised in `stat`, shaped as attention_stat_shape says: the probabilities themselves
+     * (B, H, T, S), or the log-sum-exp of the row's visible scores (B, H, T), +inf for a row of
+     * zeros. With dropout_p in (0, 1), probability (b, h, t, s) is zeroed when Philox counter
+     * offset + ((b H + h) T + t) S + s under `seed` gives a bernoulli(dropout_p) one
+     * (core/philox.h) and the others are scaled by 1 / (1 - p); stat describes the values
+     * before dropout. out = dropped probs @ v. */
+    rx_status (*attention)(rx_tensor *out, rx_tensor *stat, const rx_tensor *q, const rx_tensor *k,
                            const rx_tensor *v, const rx_tensor *key_padding, const rx_tensor *mask,
                            int causal, double scale, double dropout_p, uint64_t seed, uint64_t offset);
     /* Gradients of attention for g (B, H, T, D) (layout as q): dq (B, H, T, D), dk and dv
      * (B, G, S, D) contiguous, each NULL when not wanted (dk, dv sum over the heads of a group
-     * in increasing h); q, k, v, probs, scale and the dropout arguments as in the forward. */
+     * in increasing h); q, k, v, key_padding, mask, causal, scale and the dropout arguments as
+     * in the forward; out (B, H, T, D) (layout as q) and stat as the forward wrote them. A
+     * kernel whose stat holds the probabilities may ignore out and the masks. */
     rx_status (*attention_bwd)(rx_tensor *dq, rx_tensor *dk, rx_tensor *dv, const rx_tensor *g,
                                const rx_tensor *q, const rx_tensor *k, const rx_tensor *v,
-                               const rx_tensor *probs, double scale, double dropout_p, uint64_t seed,
-                               uint64_t offset);
+                               const rx_tensor *out, const rx_tensor *stat, const rx_tensor *key_padding,
+                               const rx_tensor *mask, int causal, double scale, double dropout_p,
+                               uint64_t seed, uint64_t offset);
     /* out = silu(gate) * up; all contiguous float of one shape. */
     rx_status (*swiglu)(rx_tensor *out, const rx_tensor *gate, const rx_tensor *up);
     /* dgate = g * up * sigmoid(gate) * (1 + gate * (1 - sigmoid(gate))), dup = g * silu(gate);
@@ -194,6 +203,12 @@ typedef struct rx_backend {
      * read into f32 and rounded back), in f64 for f64 params. opts already range-checked. */
     rx_status (*adamw_step)(int n, rx_tensor *const *params, rx_tensor *const *grads, rx_tensor *const *exp_avg,
                             rx_tensor *const *exp_avg_sq, const rx_adamw_opts *opts);
+    /* AdamW with f32 master weights: as adamw_step on master[i] (f32), then params[i] (f16 or
+     * bf16, the model's copy) = master[i] rounded to nearest even; grads[i] of params[i]'s dtype;
+     * exp_avg[i], exp_avg_sq[i] f32; all of one shape. */
+    rx_status (*adamw_step_master)(int n, rx_tensor *const *params, rx_tensor *const *master,
+                                   rx_tensor *const *grads, rx_tensor *const *exp_avg,
+                                   rx_tensor *const *exp_avg_sq, const rx_adamw_opts *opts);
     /* One SGD step (torch.optim.SGD): d = g + wd p; with momentum != 0, b = d on the first step
      * else b = momentum b + (1 - dampening) d, and d = nesterov ? d + momentum b : b; then
      * p -= lr d. bufs is NULL when momentum == 0, else bufs[i] has the param's shape and is f32

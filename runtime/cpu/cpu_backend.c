@@ -31,6 +31,7 @@ const rx_backend rx_cpu_backend = {
     .layernorm_bwd = rx_cpu_layernorm_bwd,
     .rope_tables = rx_cpu_rope_tables,
     .rope = rx_cpu_rope,
+    .attention_stat_shape = rx_cpu_attention_stat_shape,
     .attention = rx_cpu_attention,
     .attention_bwd = rx_cpu_attention_bwd,
     .swiglu = rx_cpu_swiglu,
@@ -44,6 +45,7 @@ const rx_backend rx_cpu_backend = {
     .mse_bwd = rx_cpu_mse_bwd,
     /* optimizer kernels */
     .adamw_step = rx_cpu_adamw_step,
+    .adamw_step_master = rx_cpu_adamw_step_master,
     .sgd_step = rx_cpu_sgd_step,
     .sum_squares = rx_cpu_sum_squares,
     .scale = rx_cpu_scale,

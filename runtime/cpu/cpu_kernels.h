@@ -54,11 +54,13 @@ rx_status rx_cpu_layernorm_bwd(rx_tensor *dx, rx_tensor *dw, rx_tensor *db, cons
 rx_status rx_cpu_rope_tables(rx_tensor *cos, rx_tensor *sin, const rx_tensor *positions, const rx_tensor *inv_freq);
 rx_status rx_cpu_rope(rx_tensor *out, const rx_tensor *x, const rx_tensor *cos, const rx_tensor *sin, int transpose);
 /* nn_attention.c */
-rx_status rx_cpu_attention(rx_tensor *out, rx_tensor *probs, const rx_tensor *q, const rx_tensor *k, const rx_tensor *v,
+void rx_cpu_attention_stat_shape(int64_t B, int64_t H, int64_t T, int64_t S, int *ndim, int64_t *shape);
+rx_status rx_cpu_attention(rx_tensor *out, rx_tensor *stat, const rx_tensor *q, const rx_tensor *k, const rx_tensor *v,
                            const rx_tensor *key_padding, const rx_tensor *mask, int causal, double scale,
                            double dropout_p, uint64_t seed, uint64_t offset);
 rx_status rx_cpu_attention_bwd(rx_tensor *dq, rx_tensor *dk, rx_tensor *dv, const rx_tensor *g, const rx_tensor *q,
-                               const rx_tensor *k, const rx_tensor *v, const rx_tensor *probs, double scale,
+                               const rx_tensor *k, const rx_tensor *v, const rx_tensor *out, const rx_tensor *stat,
+                               const rx_tensor *key_padding, const rx_tensor *mask, int causal, double scale,
                                double dropout_p, uint64_t seed, uint64_t offset);
 /* nn_pointwise.c */
 rx_status rx_cpu_swiglu(rx_tensor *out, const rx_tensor *gate, const rx_tensor *up);
@@ -121,6 +123,8 @@ void rx_nn_sum_chunks(const double *partials, int64_t nchunks, int64_t n, void *
 /* optim.c: optimizer kernels */
 rx_status rx_cpu_adamw_step(int n, rx_tensor *const *params, rx_tensor *const *grads, rx_tensor *const *exp_avg,
                             rx_tensor *const *exp_avg_sq, const rx_adamw_opts *opts);
+rx_status rx_cpu_adamw_step_master(int n, rx_tensor *const *params, rx_tensor *const *master, rx_tensor *const *grads,
+                                   rx_tensor *const *exp_avg, rx_tensor *const *exp_avg_sq, const rx_adamw_opts *opts);
 rx_status rx_cpu_sgd_step(int n, rx_tensor *const *params, rx_tensor *const *grads, rx_tensor *const *bufs,
                           double lr, double momentum, double dampening, double weight_decay, int nesterov,
                           int first_step);

@@ -1,8 +1,9 @@
 /* nn_attention.c — CPU scaled dot-product attention with grouped-query heads, forward and
  * backward.
  *
- * Owns: the per-(batch, head) algorithm. Forward: scores = scale q k^T by one GEMM written straight
- * into the saved probabilities (B, H, T, S), masks and a stable softmax row by row (exp at the
+ * Owns: the per-(batch, head) algorithm and the CPU's attention statistic, the probabilities
+ * (B, H, T, S) (attention_stat_shape). Forward: scores = scale q k^T by one GEMM written straight
+ * into the saved probabilities, masks and a stable softmax row by row (exp at the
  * working precision, sums in double), dropout from Philox counters, then out = P v by a second
  * GEMM. Backward, from the saved
  * probabilities P (before dropout) and the regenerated dropout mask m (keep / (1 - p), or 0):
@@ -230,10 +231,17 @@ static bool run_heads(bool par, int64_t nbh, int64_t scratch_bytes, void (*fn)(c
     return !failed;
 }
 
-rx_status rx_cpu_attention(rx_tensor *out, rx_tensor *probs, const rx_tensor *q, const rx_tensor *k,
+void rx_cpu_attention_stat_shape(int64_t B, int64_t H, int64_t T, int64_t S, int *ndim, int64_t *shape)
+{
+    *ndim = 4;
+    shape[0] = B, shape[1] = H, shape[2] = T, shape[3] = S;
+}
+
+rx_status rx_cpu_attention(rx_tensor *out, rx_tensor *stat, const rx_tensor *q, const rx_tensor *k,
                            const rx_tensor *v, const rx_tensor *key_padding, const rx_tensor *mask,
                            int causal, double scale, double dropout_p, uint64_t seed, uint64_t offset)
 {
+    rx_tensor *probs = stat; /* the CPU's statistic is the probabilities (B, H, T, S) */
     fwd_args a = {
         .dm = {q->shape[0], q->shape[1], k->shape[1], q->shape[2], k->shape[2], q->shape[3]},
         .f64 = q->dtype == RX_F64,
@@ -364,9 +372,12 @@ static void sum_groups(rx_tensor *dst, const char *src, const attn_dims *dm, boo
 
 rx_status rx_cpu_attention_bwd(rx_tensor *dq, rx_tensor *dk, rx_tensor *dv, const rx_tensor *g,
                                const rx_tensor *q, const rx_tensor *k, const rx_tensor *v,
-                               const rx_tensor *probs, double scale, double dropout_p, uint64_t seed,
-                               uint64_t offset)
+                               const rx_tensor *out, const rx_tensor *stat, const rx_tensor *key_padding,
+                               const rx_tensor *mask, int causal, double scale, double dropout_p,
+                               uint64_t seed, uint64_t offset)
 {
+    /* the saved probabilities already hold the masks, so out, key_padding, mask and causal go unused */
+    const rx_tensor *probs = stat;
     bwd_args a = {
         .dm = {q->shape[0], q->shape[1], k->shape[1], q->shape[2], k->shape[2], q->shape[3]},
         .f64 = q->dtype == RX_F64,

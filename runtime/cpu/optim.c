@@ -1,5 +1,5 @@
-/* optim.c — CPU optimizer kernels: AdamW, SGD, sums of squares (global norm) and scaling (see
- * "optimizer kernels" in backend/backend.h).
+/* optim.c — CPU optimizer kernels: AdamW (also with f32 master weights), SGD, sums of squares
+ * (global norm) and scaling (see "optimizer kernels" in backend/backend.h).
  *
  * Owns: the flattened work list and the per-element update rules. A call cuts every tensor into
  * fixed chunks of OPTIM_CHUNK elements and runs the (tensor, chunk) items of ALL tensors in one
@@ -10,7 +10,8 @@
  * Precision: parameters are updated in f32 (f16 and bf16 parameters are read into f32, updated
  * and rounded back to nearest even once per step) and in f64 for f64 parameters; AdamW's state
  * is f32 and, for f64 parameters, is updated in f64 and rounded to f32 when stored. The AdamW
- * moment update is the lerp m + (1-b1)(g - m) (torch's form of b1 m + (1-b1) g).
+ * moment update is the lerp m + (1-b1)(g - m) (torch's form of b1 m + (1-b1) g). With master
+ * weights, the f32 update runs on the f32 master copy and the parameter receives it rounded.
  */
 #include "cpu_kernels.h"
 #include "strided.h"
@@ -109,6 +110,22 @@ static inline double lerp_d(double a, double b, double w)
     return w < 0.5 ? a + w * (b - a) : b - (b - a) * (1 - w);
 }
 
+static adamw_k adamw_consts(const rx_adamw_opts *opts)
+{
+    double t = (double)opts->step;
+    adamw_k k = {
+        .decay = 1 - opts->lr * opts->weight_decay,
+        .b1 = opts->beta1,
+        .omb1 = 1 - opts->beta1,
+        .b2 = opts->beta2,
+        .omb2 = 1 - opts->beta2,
+        .step_size = opts->lr / (1 - pow(opts->beta1, t)),
+        .bc2_sqrt = sqrt(1 - pow(opts->beta2, t)),
+        .eps = opts->eps,
+    };
+    return k;
+}
+
 static void adamw_f32(float *p, const float *g, float *m, float *v, int64_t n, const adamw_k *k)
 {
     const float decay = (float)k->decay, omb1 = (float)k->omb1, b2 = (float)k->b2, omb2 = (float)k->omb2;
@@ -157,17 +174,7 @@ rx_status rx_cpu_adamw_step(int n, rx_tensor *const *params, rx_tensor *const *g
     work_item *work;
     int64_t count, total;
     RX_TRY(work_list("adamw", n, params, &work, &count, &total));
-    double t = (double)opts->step;
-    adamw_k k = {
-        .decay = 1 - opts->lr * opts->weight_decay,
-        .b1 = opts->beta1,
-        .omb1 = 1 - opts->beta1,
-        .b2 = opts->beta2,
-        .omb2 = 1 - opts->beta2,
-        .step_size = opts->lr / (1 - pow(opts->beta1, t)),
-        .bc2_sqrt = sqrt(1 - pow(opts->beta2, t)),
-        .eps = opts->eps,
-    };
+    adamw_k k = adamw_consts(opts);
 #pragma omp parallel for schedule(dynamic) if (total >= RX_PARALLEL_MIN)
     for (int64_t w = 0; w < count; w++) {
         int i = work[w].tensor;
@@ -184,6 +191,44 @@ rx_status rx_cpu_adamw_step(int n, rx_tensor *const *params, rx_tensor *const *g
             adamw_f64((double *)p, (const double *)g, m, v, len, &k);
         else
             adamw_half(p, g, m, v, len, dt, &k);
+    }
+    free(work);
+    return RX_OK;
+}
+
+/* With f32 master weights: the f32 update on the master copy, then the parameter (f16, bf16 or
+ * f32) = the master rounded to its dtype. */
+static void adamw_master(char *p, float *w, const char *g, float *m, float *v, int64_t n, rx_dtype dt, const adamw_k *k)
+{
+    const float decay = (float)k->decay, omb1 = (float)k->omb1, b2 = (float)k->b2, omb2 = (float)k->omb2;
+    const float step = (float)k->step_size, bc2s = (float)k->bc2_sqrt, eps = (float)k->eps;
+    for (int64_t i = 0; i < n; i++) {
+        float gi = load_f(g, dt, i);
+        float mi = lerp_f(m[i], gi, omb1);
+        float vi = v[i] * b2 + omb2 * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        w[i] = w[i] * decay - step * (mi / (sqrtf(vi) / bc2s + eps));
+        store_f(p, dt, i, w[i]);
+    }
+}
+
+rx_status rx_cpu_adamw_step_master(int n, rx_tensor *const *params, rx_tensor *const *master, rx_tensor *const *grads,
+                                   rx_tensor *const *exp_avg, rx_tensor *const *exp_avg_sq, const rx_adamw_opts *opts)
+{
+    work_item *work;
+    int64_t count, total;
+    RX_TRY(work_list("adamw_master", n, params, &work, &count, &total));
+    adamw_k k = adamw_consts(opts);
+#pragma omp parallel for schedule(dynamic) if (total >= RX_PARALLEL_MIN)
+    for (int64_t w = 0; w < count; w++) {
+        int i = work[w].tensor;
+        int64_t b = work[w].begin, len = work[w].len;
+        rx_dtype dt = params[i]->dtype;
+        int64_t es = rx_dtype_size(dt);
+        adamw_master(rx_tensor_bytes(params[i]) + b * es, (float *)rx_tensor_bytes(master[i]) + b,
+                     rx_tensor_bytes(grads[i]) + b * es, (float *)rx_tensor_bytes(exp_avg[i]) + b,
+                     (float *)rx_tensor_bytes(exp_avg_sq[i]) + b, len, dt, &k);
     }
     free(work);
     return RX_OK;

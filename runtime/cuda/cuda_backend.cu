@@ -174,7 +174,33 @@ static void table_init(void)
     table.scatter_add = rx_cuda_scatter_add;
     table.random = rx_cuda_random;
     /* fused neural-network kernels */
+    table.col_sum = rx_cuda_col_sum;
+    table.embedding = rx_cuda_embedding;
+    table.embedding_bwd = rx_cuda_embedding_bwd;
+    table.rmsnorm = rx_cuda_rmsnorm;
+    table.rmsnorm_bwd = rx_cuda_rmsnorm_bwd;
+    table.layernorm = rx_cuda_layernorm;
+    table.layernorm_bwd = rx_cuda_layernorm_bwd;
+    table.rope_tables = rx_cuda_rope_tables;
+    table.rope = rx_cuda_rope;
+    table.attention_stat_shape = rx_cuda_attention_stat_shape;
+    table.attention = rx_cuda_attention;
+    table.attention_bwd = rx_cuda_attention_bwd;
+    table.swiglu = rx_cuda_swiglu;
+    table.swiglu_bwd = rx_cuda_swiglu_bwd;
+    table.dropout = rx_cuda_dropout;
+    table.cross_entropy = rx_cuda_cross_entropy;
+    table.cross_entropy_bwd = rx_cuda_cross_entropy_bwd;
+    table.bce_with_logits = rx_cuda_bce_with_logits;
+    table.bce_with_logits_bwd = rx_cuda_bce_with_logits_bwd;
+    table.mse = rx_cuda_mse;
+    table.mse_bwd = rx_cuda_mse_bwd;
     /* optimizer kernels */
+    table.adamw_step = rx_cuda_adamw_step;
+    table.adamw_step_master = rx_cuda_adamw_step_master;
+    table.sgd_step = rx_cuda_sgd_step;
+    table.sum_squares = rx_cuda_sum_squares;
+    table.scale = rx_cuda_scale;
 }
 
 const rx_backend *rx_cuda_backend_table(void)

@@ -82,8 +82,56 @@ rx_status rx_cuda_scatter_add(rx_tensor *out, int dim, const rx_tensor *index, c
 /* random.cu */
 rx_status rx_cuda_random(int kind, rx_tensor *out, uint64_t seed, uint64_t offset, double p0, double p1);
 /* nn_*.cu: fused neural-network kernels */
+/* nn_norm.cu */
+rx_status rx_cuda_col_sum(rx_tensor *out, const rx_tensor *a);
+rx_status rx_cuda_rmsnorm(rx_tensor *out, rx_tensor *rstd, const rx_tensor *x, const rx_tensor *w, double eps);
+rx_status rx_cuda_rmsnorm_bwd(rx_tensor *dx, rx_tensor *dw, const rx_tensor *g, const rx_tensor *x, const rx_tensor *w,
+                              const rx_tensor *rstd);
+rx_status rx_cuda_layernorm(rx_tensor *out, rx_tensor *mean, rx_tensor *rstd, const rx_tensor *x, const rx_tensor *w,
+                            const rx_tensor *b, double eps);
+rx_status rx_cuda_layernorm_bwd(rx_tensor *dx, rx_tensor *dw, rx_tensor *db, const rx_tensor *g, const rx_tensor *x,
+                                const rx_tensor *w, const rx_tensor *mean, const rx_tensor *rstd);
+/* nn_embedding.cu */
+rx_status rx_cuda_embedding(rx_tensor *out, const rx_tensor *weight, const rx_tensor *ids);
+rx_status rx_cuda_embedding_bwd(rx_tensor *dweight, const rx_tensor *g, const rx_tensor *ids, int64_t padding_idx);
+/* nn_rope.cu */
+rx_status rx_cuda_rope_tables(rx_tensor *cos, rx_tensor *sin, const rx_tensor *positions, const rx_tensor *inv_freq);
+rx_status rx_cuda_rope(rx_tensor *out, const rx_tensor *x, const rx_tensor *cos, const rx_tensor *sin, int transpose);
+/* nn_attention.cu */
+void rx_cuda_attention_stat_shape(int64_t B, int64_t H, int64_t T, int64_t S, int *ndim, int64_t *shape);
+rx_status rx_cuda_attention(rx_tensor *out, rx_tensor *stat, const rx_tensor *q, const rx_tensor *k, const rx_tensor *v,
+                            const rx_tensor *key_padding, const rx_tensor *mask, int causal, double scale,
+                            double dropout_p, uint64_t seed, uint64_t offset);
+rx_status rx_cuda_attention_bwd(rx_tensor *dq, rx_tensor *dk, rx_tensor *dv, const rx_tensor *g, const rx_tensor *q,
+                                const rx_tensor *k, const rx_tensor *v, const rx_tensor *out, const rx_tensor *stat,
+                                const rx_tensor *key_padding, const rx_tensor *mask, int causal, double scale,
+                                double dropout_p, uint64_t seed, uint64_t offset);
+/* nn_pointwise.cu */
+rx_status rx_cuda_swiglu(rx_tensor *out, const rx_tensor *gate, const rx_tensor *up);
+rx_status rx_cuda_swiglu_bwd(rx_tensor *dgate, rx_tensor *dup, const rx_tensor *g, const rx_tensor *gate,
+                             const rx_tensor *up);
+rx_status rx_cuda_dropout(rx_tensor *out, const rx_tensor *x, double p, uint64_t seed, uint64_t offset);
+/* nn_loss.cu */
+rx_status rx_cuda_cross_entropy(rx_tensor *loss, rx_tensor *lse, const rx_tensor *logits, const rx_tensor *targets,
+                                const rx_tensor *weights, int64_t ignore_index);
+rx_status rx_cuda_cross_entropy_bwd(rx_tensor *dlogits, const rx_tensor *grad, const rx_tensor *logits,
+                                    const rx_tensor *targets, const rx_tensor *weights, const rx_tensor *lse,
+                                    int64_t ignore_index);
+rx_status rx_cuda_bce_with_logits(rx_tensor *loss, const rx_tensor *x, const rx_tensor *t);
+rx_status rx_cuda_bce_with_logits_bwd(rx_tensor *dx, rx_tensor *dt, const rx_tensor *grad, const rx_tensor *x,
+                                      const rx_tensor *t);
+rx_status rx_cuda_mse(rx_tensor *loss, const rx_tensor *a, const rx_tensor *b);
+rx_status rx_cuda_mse_bwd(rx_tensor *da, rx_tensor *db, const rx_tensor *grad, const rx_tensor *a, const rx_tensor *b);
 
 /* optim.cu: optimizer kernels */
+rx_status rx_cuda_adamw_step(int n, rx_tensor *const *params, rx_tensor *const *grads, rx_tensor *const *exp_avg,
+                             rx_tensor *const *exp_avg_sq, const rx_adamw_opts *opts);
+rx_status rx_cuda_adamw_step_master(int n, rx_tensor *const *params, rx_tensor *const *master, rx_tensor *const *grads,
+                                    rx_tensor *const *exp_avg, rx_tensor *const *exp_avg_sq, const rx_adamw_opts *opts);
+rx_status rx_cuda_sgd_step(int n, rx_tensor *const *params, rx_tensor *const *grads, rx_tensor *const *bufs, double lr,
+                           double momentum, double dampening, double weight_decay, int nesterov, int first_step);
+rx_status rx_cuda_sum_squares(int n, rx_tensor *const *tensors, double *out);
+rx_status rx_cuda_scale(int n, rx_tensor *const *tensors, double s);
 
 #ifdef __cplusplus
 }

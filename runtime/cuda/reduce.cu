@@ -17,7 +17,9 @@
  *
  * cumsum: one warp (rows up to 1024) or one block per row scans the row in tiles, in double for
  * floats (each output rounded to its dtype like the CPU's running double sum) or in wrapping
- * 64-bit integers (i64 output); the tile carry is added in order.
+ * 64-bit integers (i64 output); the tile carry is added in order. Few long rows are cut into
+ * chunks: the chunk totals (the reduction's chunk kernel), each chunk's carry (their sums in
+ * order), then all chunks scanned at once from their carries.
  */
 #include "cuda_device.cuh"
 
@@ -291,60 +293,117 @@ __device__ __forceinline__ uint64_t rx_shfl_up(uint64_t v, int d)
     return (uint64_t)__shfl_up_sync(0xffffffffu, (unsigned long long)v, d);
 }
 
-/* Inclusive prefix sums of rows of (M, N) by groups of TPR threads (a warp, or the block). */
+/* Inclusive prefix sums of columns [lo, hi) of one row by the TPR threads of a group (a warp, or
+ * the whole block when TPR == blockDim.x), starting from `carry`, the sum of the row's elements
+ * before lo. Tiles of TPR elements are scanned with warp shuffles (and the block's warp totals in
+ * `warp_sum`), and the tile totals carried in order. */
+template <typename T, typename OT, typename A, int TPR>
+__device__ __forceinline__ void scan_span(const T *row, OT *orow, int64_t lo, int64_t hi, A carry, A *warp_sum)
+{
+    int lane = threadIdx.x % 32, warp = threadIdx.x / 32, tl = threadIdx.x % TPR;
+    for (int64_t base = lo; base < hi; base += TPR) {
+        int64_t j = base + tl;
+        A v = 0;
+        if (j < hi) {
+            if constexpr (std::is_same<A, double>::value) v = (double)rx_to_c(row[j]);
+            else v = (uint64_t)(int64_t)rx_to_c(row[j]);
+        }
+#pragma unroll
+        for (int d = 1; d < 32; d <<= 1) {
+            A y = rx_shfl_up(v, d);
+            if (lane >= d) v += y;
+        }
+        A tile_total;
+        if constexpr (TPR > 32) {
+            __syncthreads(); /* warp_sum of the previous tile has been read */
+            if (lane == 31) warp_sum[warp] = v;
+            __syncthreads();
+            A before = 0, total = 0;
+            for (int w = 0; w < TPR / 32; w++) {
+                if (w < warp) before += warp_sum[w];
+                total += warp_sum[w];
+            }
+            v += before;
+            tile_total = total;
+        } else {
+            tile_total = __shfl_sync(0xffffffffu, v, 31);
+        }
+        if (j < hi) {
+            if constexpr (std::is_same<A, double>::value) orow[j] = rx_store_from_double<OT>(carry + v);
+            else orow[j] = (int64_t)(carry + v);
+        }
+        carry += tile_total;
+    }
+}
+
+/* Rows of (M, N) scanned by groups of TPR threads. */
 template <typename T, typename OT, typename A, int TPR>
 __global__ void cumsum_kernel(const T *a, OT *o, int64_t M, int64_t N)
 {
     __shared__ A warp_sum[32];
-    int lane = threadIdx.x % 32, warp = threadIdx.x / 32, tl = threadIdx.x % TPR;
     int64_t groups = blockDim.x / TPR;
-    for (int64_t m = blockIdx.x * groups + threadIdx.x / TPR; m < M; m += gridDim.x * groups) {
-        const T *row = a + m * N;
-        OT *orow = o + m * N;
-        A carry = 0;
-        for (int64_t base = 0; base < N; base += TPR) {
-            int64_t j = base + tl;
-            A v = 0;
-            if (j < N) {
-                if constexpr (std::is_same<A, double>::value) v = (double)rx_to_c(row[j]);
-                else v = (uint64_t)(int64_t)rx_to_c(row[j]);
-            }
-#pragma unroll
-            for (int d = 1; d < 32; d <<= 1) {
-                A y = rx_shfl_up(v, d);
-                if (lane >= d) v += y;
-            }
-            A tile_total;
-            if constexpr (TPR > 32) {
-                __syncthreads(); /* warp_sum of the previous tile has been read */
-                if (lane == 31) warp_sum[warp] = v;
-                __syncthreads();
-                A before = 0, total = 0;
-                for (int w = 0; w < TPR / 32; w++) {
-                    if (w < warp) before += warp_sum[w];
-                    total += warp_sum[w];
-                }
-                v += before;
-                tile_total = total;
-            } else {
-                tile_total = __shfl_sync(0xffffffffu, v, 31);
-            }
-            if (j < N) {
-                if constexpr (std::is_same<A, double>::value) orow[j] = rx_store_from_double<OT>(carry + v);
-                else orow[j] = (int64_t)(carry + v);
-            }
-            carry += tile_total;
+    for (int64_t m = blockIdx.x * groups + threadIdx.x / TPR; m < M; m += gridDim.x * groups)
+        scan_span<T, OT, A, TPR>(a + m * N, o + m * N, 0, N, A(0), warp_sum);
+}
+
+/* Block (c, m) scans columns [c * len, (c + 1) * len) of row m from carry[m * chunks + c]. */
+template <typename T, typename OT, typename A>
+__global__ void cumsum_chunks_kernel(const T *a, OT *o, int64_t N, int64_t len, const A *carry)
+{
+    __shared__ A warp_sum[32];
+    int64_t c = blockIdx.x, m = blockIdx.y, chunks = gridDim.x;
+    int64_t hi = (c + 1) * len < N ? (c + 1) * len : N;
+    scan_span<T, OT, A, RX_CUDA_THREADS>(a + m * N, o + m * N, c * len, hi, carry[m * chunks + c], warp_sum);
+}
+
+/* carry[m, c] = the sum of part[m, 0 .. c-1], in chunk order (one thread per row). */
+template <typename A> __global__ void chunk_carry_kernel(const A *part, A *carry, int64_t M, int64_t chunks)
+{
+    for (int64_t m = rx_tid(); m < M; m += rx_nthreads()) {
+        A run = 0;
+        for (int64_t c = 0; c < chunks; c++) {
+            carry[m * chunks + c] = run;
+            run += part[m * chunks + c];
         }
     }
 }
 
-template <typename T, typename OT, typename A>
+/* R: the sum reducer whose accumulator is A (the chunk totals of the split path). */
+template <typename R, typename T, typename OT, typename A>
 static rx_status run_cumsum(rx_cuda_ctx *ctx, rx_tensor *out, const rx_tensor *a)
 {
     int64_t M = a->shape[0], N = a->shape[1];
     if (M == 0 || N == 0) return RX_OK;
     const T *x = (const T *)rx_cuda_ptr(a);
     OT *o = (OT *)rx_cuda_ptr(out);
+    if (M < ctx->sm_count && N >= LONG_ROW) {
+        /* few long rows: chunk totals, then each chunk's carry, then every chunk scanned at once */
+        int64_t chunks = (4 * (int64_t)ctx->sm_count + M - 1) / M;
+        if (chunks > N / CHUNK) chunks = N / CHUNK;
+        int64_t len = (N + chunks - 1) / chunks;
+        chunks = (N + len - 1) / len;
+        int64_t bytes = M * chunks * (int64_t)sizeof(A);
+        void *part = NULL, *carry = NULL;
+        rx_status s = rx_cuda_alloc(bytes, ctx->device, &part);
+        if (s == RX_OK) s = rx_cuda_alloc(bytes, ctx->device, &carry);
+        if (s == RX_OK) {
+            reduce_chunks_kernel<R, T><<<dim3((unsigned)chunks, (unsigned)M), RX_CUDA_THREADS, 0, ctx->stream>>>(
+                x, N, len, (A *)part);
+            s = RX_CUDA_LAUNCH_STATUS("cumsum (chunk totals)");
+        }
+        if (s == RX_OK) {
+            chunk_carry_kernel<A><<<1, 128, 0, ctx->stream>>>((const A *)part, (A *)carry, M, chunks);
+            s = RX_CUDA_LAUNCH_STATUS("cumsum (carries)");
+        }
+        if (s == RX_OK) {
+            cumsum_chunks_kernel<T, OT, A><<<dim3((unsigned)chunks, (unsigned)M), RX_CUDA_THREADS, 0, ctx->stream>>>(
+                x, o, N, len, (const A *)carry);
+            s = RX_CUDA_LAUNCH_STATUS("cumsum (chunks)");
+        }
+        if (part) rx_cuda_free(part, bytes, ctx->device);
+        if (carry) rx_cuda_free(carry, bytes, ctx->device);
+        return s;
+    }
     if (N <= 1024)
         cumsum_kernel<T, OT, A, 32><<<rx_cuda_blocks((M + 7) / 8, 1, ctx), RX_CUDA_THREADS, 0, ctx->stream>>>(x, o, M, N);
     else
@@ -359,8 +418,8 @@ rx_status rx_cuda_cumsum_rows(rx_tensor *out, const rx_tensor *a)
     return rx_cuda_dispatch(a->dtype, [&](auto tag) -> rx_status {
         using T = typename decltype(tag)::type;
         if constexpr (std::is_floating_point<typename rx_compute<T>::type>::value)
-            return run_cumsum<T, T, double>(ctx, out, a);
+            return run_cumsum<fsum<T, false>, T, T, double>(ctx, out, a);
         else
-            return run_cumsum<T, int64_t, uint64_t>(ctx, out, a);
+            return run_cumsum<isum<T>, T, int64_t, uint64_t>(ctx, out, a);
     });
 }

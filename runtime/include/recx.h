@@ -339,6 +339,14 @@ typedef struct rx_adamw_opts {
  * All lists have n entries; every parameter needs a gradient of its own shape and dtype. */
 rx_status rx_adamw_step(int n, rx_tensor *const *params, rx_tensor *const *grads, rx_tensor *const *exp_avg,
                         rx_tensor *const *exp_avg_sq, const rx_adamw_opts *opts);
+/* AdamW with f32 master weights, for models that keep f16/bf16 parameters: for each i, the AdamW
+ * step of rx_adamw_step is taken on master_f32[i] (an f32 copy of the parameter, made by the
+ * caller and owned by the optimizer), and params_lowp[i] (f16, bf16 or f32) receives the updated
+ * master rounded to its dtype (nearest even). grads[i] has params_lowp[i]'s shape and dtype;
+ * master_f32[i], exp_avg[i] and exp_avg_sq[i] are f32 of that shape, all distinct tensors. */
+rx_status rx_adamw_step_master(int n, rx_tensor *const *params_lowp, rx_tensor *const *master_f32,
+                               rx_tensor *const *grads, rx_tensor *const *exp_avg, rx_tensor *const *exp_avg_sq,
+                               const rx_adamw_opts *opts);
 /* SGD with momentum (torch semantics incl. dampening and nesterov); momentum_bufs[i] may be NULL
  * when momentum == 0. Weight decay is added to the gradient (L2). */
 rx_status rx_sgd_step(int n, rx_tensor *const *params, rx_tensor *const *grads, rx_tensor *const *momentum_bufs,

@@ -8,9 +8,12 @@
  * layouts are copied), the broadcast of the mask by strides, and dropout's counters: B*H*T*S
  * Philox counters reserved per call, reported to the caller so the backward regenerates the mask.
  *
- * The forward saves the softmax probabilities (B, H, T, S) as an f32 stat (f64 for f64): on the
- * CPU this costs T*S per head, which is small next to the activations at recx's sizes, and makes
- * the backward two GEMMs cheaper than recomputing the scores from a log-sum-exp.
+ * The forward saves a statistic for the backward whose shape the backend chooses
+ * (attention_stat_shape), an f32 stat (f64 for f64): the CPU keeps the softmax probabilities
+ * (B, H, T, S), which cost T*S per head, small next to the activations at recx's CPU sizes, and
+ * make the backward two GEMMs cheaper than recomputing the scores; CUDA keeps each row's
+ * log-sum-exp (B, H, T) and recomputes the probabilities tile by tile (flash attention), which
+ * is why the backward also takes the forward's output and its masks.
  */
 #include "ops.h"
 
@@ -95,19 +98,23 @@ static rx_status check_opts(const char *op, rx_tensor *q, rx_tensor *k, const rx
 }
 
 rx_status rx_op_attention_forward(rx_tensor *q, rx_tensor *k, rx_tensor *v, const rx_attention_opts *opts,
-                                  rx_tensor **out, rx_tensor **probs, uint64_t *seed, uint64_t *offset)
+                                  rx_tensor **out, rx_tensor **stat, uint64_t *seed, uint64_t *offset)
 {
     const char *op = "attention";
     *out = NULL;
-    if (probs) *probs = NULL;
+    if (stat) *stat = NULL;
     rx_attention_opts o = {0};
     if (opts) o = *opts;
     RX_TRY(check_operands(op, q, k, v));
     RX_TRY(check_opts(op, q, k, &o));
     int64_t b = q->shape[0], h = q->shape[1], t = q->shape[2], d = q->shape[3], s_len = k->shape[2];
     double scale = o.scale != 0.0 ? o.scale : 1.0 / sqrt((double)(d ? d : 1));
-    rx_dtype stat = q->dtype == RX_F64 ? RX_F64 : RX_F32;
+    rx_dtype stat_dt = q->dtype == RX_F64 ? RX_F64 : RX_F32;
     rx_device dev = rx_tensor_device(q);
+    const rx_backend *be = rx_backend_of(q);
+    int stat_ndim = 0;
+    int64_t stat_shape[4];
+    be->attention_stat_shape(b, h, t, s_len, &stat_ndim, stat_shape);
     enum { QL, KL, VL, KP, MASK, P, NT };
     rx_tensor *tmp[NT] = {0};
     rx_status s = kernel_layout(q, &tmp[QL]);
@@ -117,15 +124,15 @@ rx_status rx_op_attention_forward(rx_tensor *q, rx_tensor *k, rx_tensor *v, cons
     if (s == RX_OK && o.additive_mask)
         s = rx_op_expand(o.additive_mask, 4, (const int64_t[]){b, h, t, s_len}, &tmp[MASK]);
     if (s == RX_OK) s = rx_empty(4, q->shape, q->dtype, dev, out);
-    if (s == RX_OK) s = rx_empty(4, (const int64_t[]){b, h, t, s_len}, stat, dev, &tmp[P]);
+    if (s == RX_OK) s = rx_empty(stat_ndim, stat_shape, stat_dt, dev, &tmp[P]);
     uint64_t sd = 0, off = 0;
     if (s == RX_OK) {
         if (o.dropout_p > 0) rx_generator_reserve(o.generator, (uint64_t)(b * h * t * s_len), &sd, &off);
-        s = rx_backend_of(q)->attention(*out, tmp[P], tmp[QL], tmp[KL], tmp[VL], tmp[KP], tmp[MASK], o.causal,
-                                        scale, o.dropout_p, sd, off);
+        s = be->attention(*out, tmp[P], tmp[QL], tmp[KL], tmp[VL], tmp[KP], tmp[MASK], o.causal, scale,
+                          o.dropout_p, sd, off);
     }
     if (s == RX_OK) {
-        if (probs) *probs = rx_tensor_retain(tmp[P]);
+        if (stat) *stat = rx_tensor_retain(tmp[P]);
         if (seed) *seed = sd;
         if (offset) *offset = off;
     }
@@ -133,7 +140,8 @@ rx_status rx_op_attention_forward(rx_tensor *q, rx_tensor *k, rx_tensor *v, cons
     return finish(op, s, out);
 }
 
-rx_status rx_op_attention_backward(rx_tensor *g, rx_tensor *q, rx_tensor *k, rx_tensor *v, rx_tensor *probs,
+rx_status rx_op_attention_backward(rx_tensor *g, rx_tensor *q, rx_tensor *k, rx_tensor *v, rx_tensor *out,
+                                   rx_tensor *stat, rx_tensor *key_padding, rx_tensor *mask, int causal,
                                    double scale, double dropout_p, uint64_t seed, uint64_t offset,
                                    rx_tensor **dq, rx_tensor **dk, rx_tensor **dv)
 {
@@ -142,20 +150,24 @@ rx_status rx_op_attention_backward(rx_tensor *g, rx_tensor *q, rx_tensor *k, rx_
     for (int i = 0; i < 3; i++)
         if (outs[i]) *outs[i] = NULL;
     rx_device dev = rx_tensor_device(q);
-    enum { GL, QL, KL, VL, PC, NT };
+    int64_t b = q->shape[0], h = q->shape[1], t = q->shape[2], s_len = k->shape[2];
+    enum { GL, QL, KL, VL, OL, PC, KP, MASK, NT };
     rx_tensor *tmp[NT] = {0};
     rx_status s = kernel_layout(g, &tmp[GL]);
     if (s == RX_OK) s = kernel_layout(q, &tmp[QL]);
     if (s == RX_OK) s = kernel_layout(k, &tmp[KL]);
     if (s == RX_OK) s = kernel_layout(v, &tmp[VL]);
-    if (s == RX_OK) s = rx_op_contiguous(probs, &tmp[PC]);
+    if (s == RX_OK) s = kernel_layout(out, &tmp[OL]);
+    if (s == RX_OK) s = rx_op_contiguous(stat, &tmp[PC]);
+    if (s == RX_OK && key_padding) s = rx_op_contiguous(key_padding, &tmp[KP]);
+    if (s == RX_OK && mask) s = rx_op_expand(mask, 4, (const int64_t[]){b, h, t, s_len}, &tmp[MASK]);
     if (s == RX_OK && dq) s = rx_empty(4, q->shape, q->dtype, dev, dq);
     if (s == RX_OK && dk) s = rx_empty(4, k->shape, k->dtype, dev, dk);
     if (s == RX_OK && dv) s = rx_empty(4, v->shape, v->dtype, dev, dv);
     if (s == RX_OK)
         s = rx_backend_of(q)->attention_bwd(dq ? *dq : NULL, dk ? *dk : NULL, dv ? *dv : NULL, tmp[GL],
-                                            tmp[QL], tmp[KL], tmp[VL], tmp[PC], scale, dropout_p, seed,
-                                            offset);
+                                            tmp[QL], tmp[KL], tmp[VL], tmp[OL], tmp[PC], tmp[KP], tmp[MASK],
+                                            causal, scale, dropout_p, seed, offset);
     for (int i = 0; i < NT; i++) rx_tensor_release(tmp[i]);
     if (s == RX_OK) return RX_OK;
     for (int i = 0; i < 3; i++)

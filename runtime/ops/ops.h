@@ -76,14 +76,17 @@ rx_status rx_op_rope_tables(rx_tensor *positions, rx_tensor *inv_freq, rx_dtype 
 rx_status rx_op_rope(rx_tensor *x, rx_tensor *cos, rx_tensor *sin, rx_tensor **out);
 /* The transposed rotation of g (the gradient of x). */
 rx_status rx_op_rope_backward(rx_tensor *g, rx_tensor *cos, rx_tensor *sin, rx_tensor **dx);
-/* probs: (B, H, T, S) stat, the probabilities before dropout; seed and offset: the Philox
- * counters of the dropout mask (meaningful when opts->dropout_p > 0). opts may be NULL. */
+/* stat: the statistic the backend keeps for the backward (attention_stat_shape: probabilities
+ * (B, H, T, S) on the CPU, log-sum-exp (B, H, T) on CUDA), before dropout; seed and offset: the
+ * Philox counters of the dropout mask (meaningful when opts->dropout_p > 0). opts may be NULL. */
 rx_status rx_op_attention_forward(rx_tensor *q, rx_tensor *k, rx_tensor *v, const rx_attention_opts *opts,
-                                  rx_tensor **out, rx_tensor **probs, uint64_t *seed, uint64_t *offset);
-/* scale: the resolved scale (never 0). */
-rx_status rx_op_attention_backward(rx_tensor *g, rx_tensor *q, rx_tensor *k, rx_tensor *v, rx_tensor *probs,
-                                   double scale, double dropout_p, uint64_t seed, uint64_t offset, rx_tensor **dq,
-                                   rx_tensor **dk, rx_tensor **dv);
+                                  rx_tensor **out, rx_tensor **stat, uint64_t *seed, uint64_t *offset);
+/* out and stat: as the forward returned them; key_padding, mask (unexpanded) and causal: the
+ * forward's options; scale: the resolved scale (never 0). */
+rx_status rx_op_attention_backward(rx_tensor *g, rx_tensor *q, rx_tensor *k, rx_tensor *v, rx_tensor *out,
+                                   rx_tensor *stat, rx_tensor *key_padding, rx_tensor *mask, int causal,
+                                   double scale, double dropout_p, uint64_t seed, uint64_t offset,
+                                   rx_tensor **dq, rx_tensor **dk, rx_tensor **dv);
 rx_status rx_op_swiglu(rx_tensor *gate, rx_tensor *up, rx_tensor **out);
 rx_status rx_op_swiglu_backward(rx_tensor *g, rx_tensor *gate, rx_tensor *up, rx_tensor **dgate, rx_tensor **dup);
 /* seed, offset: the mask's Philox counters (set when a mask was drawn: training, 0 < p < 1). */

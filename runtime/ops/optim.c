@@ -1,12 +1,12 @@
-/* optim.c — optimizer steps over lists of tensors: AdamW, SGD, the global L2 norm and in-place
- * scaling (gradient clipping is norm + scale).
+/* optim.c — optimizer steps over lists of tensors: AdamW (optionally with f32 master weights), SGD,
+ * the global L2 norm and in-place scaling (gradient clipping is norm + scale).
  *
  * Owns: the argument checks of the list functions (equal list lengths, every parameter a float
- * tensor with a gradient of its shape, dtype and device, optimizer state f32 (or, for SGD's
- * momentum, f32 or the parameter's dtype) of the parameter's shape, hyper-parameters in range,
- * one device for the whole call), staging of non-contiguous tensors through contiguous copies
- * (written back after the kernel), and the version bumps of everything written. Kernels get
- * contiguous tensors only (see "optimizer kernels" in backend/backend.h).
+ * tensor with a gradient of its shape, dtype and device, optimizer state and AdamW's master
+ * weights f32 (or, for SGD's momentum, f32 or the parameter's dtype) of the parameter's shape,
+ * hyper-parameters in range, one device for the whole call), staging of non-contiguous tensors
+ * through contiguous copies (written back after the kernel), and the version bumps of everything
+ * written. Kernels get contiguous tensors only (see "optimizer kernels" in backend/backend.h).
  *
  * These functions are never recorded: they run as under no_grad whatever the grad mode, and may
  * update leaves that require grad. Parameters must not overlap one another; an expanded view
@@ -155,7 +155,7 @@ typedef rx_status (*list_kernel)(const rx_backend *be, int n, rx_tensor ***lists
 static rx_status run_staged(const char *op, const rx_backend *be, int n, int nlists, int nwritten,
                             rx_tensor *const *const *lists, list_kernel run, const void *ctx)
 {
-    rx_tensor **staged[4] = {NULL, NULL, NULL, NULL};
+    rx_tensor **staged[5] = {NULL, NULL, NULL, NULL, NULL};
     rx_status s = RX_OK;
     bool ran = false;
     for (int k = 0; k < nlists && s == RX_OK; k++)
@@ -176,6 +176,27 @@ static rx_status run_staged(const char *op, const rx_backend *be, int n, int nli
 
 /* ---- AdamW --------------------------------------------------------------------------------- */
 
+/* The hyper-parameters of an AdamW step (argument #argn of op). */
+static rx_status check_adamw_opts(const char *op, int argn, const rx_adamw_opts *opts)
+{
+    if (!opts) return rx_fail(RX_ERR_ARG, "%s: argument #%d: expected options, got NULL", op, argn);
+    if (!(opts->lr >= 0 && isfinite(opts->lr)))
+        return rx_fail(RX_ERR_ARG, "%s: argument #%d: expected lr >= 0, got %g", op, argn, opts->lr);
+    if (!(opts->beta1 >= 0 && opts->beta1 < 1) || !(opts->beta2 >= 0 && opts->beta2 < 1))
+        return rx_fail(RX_ERR_ARG, "%s: argument #%d: expected betas in [0, 1), got (%g, %g)", op, argn,
+                       opts->beta1, opts->beta2);
+    if (!(opts->eps >= 0 && isfinite(opts->eps)))
+        return rx_fail(RX_ERR_ARG, "%s: argument #%d: expected eps >= 0, got %g", op, argn, opts->eps);
+    if (!(opts->weight_decay >= 0 && isfinite(opts->weight_decay)))
+        return rx_fail(RX_ERR_ARG, "%s: argument #%d: expected weight_decay >= 0, got %g", op, argn,
+                       opts->weight_decay);
+    if (opts->step < 1)
+        return rx_fail(RX_ERR_ARG,
+                       "%s: argument #%d: expected step >= 1 (1-based, for bias correction), got %lld", op, argn,
+                       (long long)opts->step);
+    return RX_OK;
+}
+
 static rx_status adamw_run(const rx_backend *be, int n, rx_tensor ***l, const void *ctx)
 {
     /* lists: params, exp_avg, exp_avg_sq (written), grads (read) */
@@ -190,21 +211,7 @@ rx_status rx_adamw_step(int n, rx_tensor *const *params, rx_tensor *const *grads
     RX_TRY(check_list_ptr(op, 3, "grads", n, grads));
     RX_TRY(check_list_ptr(op, 4, "exp_avg", n, exp_avg));
     RX_TRY(check_list_ptr(op, 5, "exp_avg_sq", n, exp_avg_sq));
-    if (!opts) return rx_fail(RX_ERR_ARG, "adamw: argument #6: expected options, got NULL");
-    if (!(opts->lr >= 0 && isfinite(opts->lr)))
-        return rx_fail(RX_ERR_ARG, "adamw: argument #6: expected lr >= 0, got %g", opts->lr);
-    if (!(opts->beta1 >= 0 && opts->beta1 < 1) || !(opts->beta2 >= 0 && opts->beta2 < 1))
-        return rx_fail(RX_ERR_ARG, "adamw: argument #6: expected betas in [0, 1), got (%g, %g)", opts->beta1,
-                       opts->beta2);
-    if (!(opts->eps >= 0 && isfinite(opts->eps)))
-        return rx_fail(RX_ERR_ARG, "adamw: argument #6: expected eps >= 0, got %g", opts->eps);
-    if (!(opts->weight_decay >= 0 && isfinite(opts->weight_decay)))
-        return rx_fail(RX_ERR_ARG, "adamw: argument #6: expected weight_decay >= 0, got %g",
-                       opts->weight_decay);
-    if (opts->step < 1)
-        return rx_fail(RX_ERR_ARG,
-                       "adamw: argument #6: expected step >= 1 (1-based, for bias correction), got %lld",
-                       (long long)opts->step);
+    RX_TRY(check_adamw_opts(op, 6, opts));
     if (n == 0) return RX_OK;
     if (!params[0]) return fail_entry(RX_ERR_ARG, op, 2, "params", 0, "expected a tensor, got NULL");
     rx_device device = rx_tensor_device(params[0]);
@@ -234,6 +241,57 @@ rx_status rx_adamw_step(int n, rx_tensor *const *params, rx_tensor *const *grads
     if (!be) return rx_fail_context(RX_ERR_DEVICE, "adamw");
     rx_tensor *const *lists[4] = {params, exp_avg, exp_avg_sq, grads};
     return run_staged(op, be, n, 4, 3, lists, adamw_run, opts);
+}
+
+static rx_status adamw_master_run(const rx_backend *be, int n, rx_tensor ***l, const void *ctx)
+{
+    /* lists: params, master, exp_avg, exp_avg_sq (written), grads (read) */
+    return be->adamw_step_master(n, l[0], l[1], l[4], l[2], l[3], ctx);
+}
+
+rx_status rx_adamw_step_master(int n, rx_tensor *const *params_lowp, rx_tensor *const *master_f32,
+                               rx_tensor *const *grads, rx_tensor *const *exp_avg, rx_tensor *const *exp_avg_sq,
+                               const rx_adamw_opts *opts)
+{
+    const char *op = "adamw_master";
+    RX_TRY(check_list_args(op, n, params_lowp));
+    RX_TRY(check_list_ptr(op, 3, "master_f32", n, master_f32));
+    RX_TRY(check_list_ptr(op, 4, "grads", n, grads));
+    RX_TRY(check_list_ptr(op, 5, "exp_avg", n, exp_avg));
+    RX_TRY(check_list_ptr(op, 6, "exp_avg_sq", n, exp_avg_sq));
+    RX_TRY(check_adamw_opts(op, 7, opts));
+    if (n == 0) return RX_OK;
+    if (!params_lowp[0]) return fail_entry(RX_ERR_ARG, op, 2, "params_lowp", 0, "expected a tensor, got NULL");
+    rx_device device = rx_tensor_device(params_lowp[0]);
+    for (int i = 0; i < n; i++) {
+        const rx_tensor *p = params_lowp[i], *g = grads[i];
+        RX_TRY(check_entry(op, 2, "params_lowp", i, p, device, NULL, NULL));
+        if (p->dtype != RX_F16 && p->dtype != RX_BF16 && p->dtype != RX_F32)
+            return rx_fail(RX_ERR_DTYPE, "%s: argument #2 (params_lowp[%d]): expected f16, bf16 or f32, got %s", op, i,
+                           rx_dtype_name(p->dtype));
+        RX_TRY(check_writable(op, 2, "params_lowp", i, p));
+        RX_TRY(check_entry(op, 4, "grads", i, g, device, p, "params_lowp"));
+        if (g->dtype != p->dtype)
+            return rx_fail(RX_ERR_DTYPE, "%s: argument #4 (grads[%d]) is %s but params_lowp[%d] is %s", op, i,
+                           rx_dtype_name(g->dtype), i, rx_dtype_name(p->dtype));
+        const rx_tensor *st[3] = {master_f32[i], exp_avg[i], exp_avg_sq[i]};
+        const char *names[3] = {"master_f32", "exp_avg", "exp_avg_sq"};
+        const int argn[3] = {3, 5, 6};
+        for (int k = 0; k < 3; k++) {
+            RX_TRY(check_entry(op, argn[k], names[k], i, st[k], device, p, "params_lowp"));
+            if (st[k]->dtype != RX_F32)
+                return rx_fail(RX_ERR_DTYPE, "%s: argument #%d (%s[%d]): expected f32, got %s", op, argn[k], names[k],
+                               i, rx_dtype_name(st[k]->dtype));
+            RX_TRY(check_writable(op, argn[k], names[k], i, st[k]));
+            RX_TRY(check_distinct(op, argn[k], names[k], i, st[k], p, "params_lowp"));
+            for (int j = 0; j < k; j++)
+                RX_TRY(check_distinct(op, argn[k], names[k], i, st[k], st[j], names[j]));
+        }
+    }
+    const rx_backend *be = rx_backend_for(device);
+    if (!be) return rx_fail_context(RX_ERR_DEVICE, "%s", op);
+    rx_tensor *const *lists[5] = {params_lowp, master_f32, exp_avg, exp_avg_sq, grads};
+    return run_staged(op, be, n, 5, 4, lists, adamw_master_run, opts);
 }
 
 /* ---- SGD ----------------------------------------------------------------------------------- */

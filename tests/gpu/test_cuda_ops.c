@@ -10,8 +10,10 @@
  * operands, batches, broadcast batches with stride 0, vectors, k = 0, 1M outputs); index_select
  * (slice fast path and strided path, strided index), gather, scatter_add (bitwise equal to the
  * CPU, and reproducible); Philox draws identical to the CPU for the same seed; the caching
- * allocator's reuse, statistics and out-of-memory message; errors mixing devices; and a sticky
- * error (an illegal address, in a child process) reported by every later call.
+ * allocator's reuse, statistics and out-of-memory message; errors mixing devices; a tensor of
+ * more than 2^32 elements (64-bit index paths); copies between two GPUs and ops on the second
+ * (when there are two); and a sticky error (an illegal address, in a child process) reported by
+ * every later call.
  *
  * Inputs are fresh random tensors made on the CPU and copied to the GPU, so both devices see the
  * same values; the same view calls then make the non-contiguous variants on each side. Before an
@@ -44,7 +46,8 @@
  * Skips (exit 77, "skipped: no CUDA device") when rx_cuda_available() is 0. Environment:
  * RECX_GPU_TEST_QUICK=1 shrinks the large shapes (for compute-sanitizer runs);
  * RECX_GPU_TEST_NO_STICKY=1 skips the sticky-error child, whose deliberate illegal address a
- * memory checker would report.
+ * memory checker would report; RECX_GPU_TEST_ONLY=test_reduce,test_softmax runs only the named
+ * test functions.
  */
 #include "check.h"
 #include "core/core.h"
@@ -183,14 +186,21 @@ static double *values_of(rx_tensor *t, int64_t **ints)
     return v;
 }
 
-/* Compares g (the CUDA result) with c (the CPU result): same shape and dtype, and every element
- * within atol * scale[i] (scale NULL: 1) + rtol * |c|. Reports the worst element on failure. */
-#define CMP(desc, g, c, t, scale) cmp_(__FILE__, __LINE__, (desc), (g), (c), (t), (scale))
-static void cmp_(const char *file, int line, const char *desc, rx_tensor *g, rx_tensor *c, tol t, const double *scale)
+/* Compares g (the CUDA result, which must live on the GPU) with c (the reference): same shape and
+ * dtype, and every element within atol * scale[i] (scale NULL: 1) + rtol * |c|. Reports the worst
+ * element on failure. CMP_ANY accepts g on any device (results copied back to the host). */
+#define CMP(desc, g, c, t, scale) cmp_(__FILE__, __LINE__, (desc), (g), (c), (t), (scale), true)
+#define CMP_ANY(desc, g, c, t, scale) cmp_(__FILE__, __LINE__, (desc), (g), (c), (t), (scale), false)
+static void cmp_(const char *file, int line, const char *desc, rx_tensor *g, rx_tensor *c, tol t, const double *scale,
+                 bool on_gpu)
 {
     if (!g || !c) {
         check_fail(file, line, "%s: missing result (cuda %s, cpu %s): %s", desc, g ? "ok" : "NULL", c ? "ok" : "NULL",
                    rx_last_error());
+        return;
+    }
+    if (on_gpu && rx_tensor_device(g).type != RX_CUDA) {
+        check_fail(file, line, "%s: the result is not on the GPU", desc);
         return;
     }
     if (rx_tensor_ndim(g) != rx_tensor_ndim(c) ||
@@ -286,16 +296,15 @@ static rx_tensor *input(int ndim, const int64_t *shape, rx_dtype dt, in_kind kin
         case IN_SMALL: lo = 0, hi = 6; break;
         default: break;
         }
-        if (dt == RX_U8 && lo < 0) lo = 0, hi = hi < 0 ? 1 : (kind == IN_NORMAL ? 100 : hi);
+        if (dt == RX_U8 && lo < 0) lo = 0, hi = kind == IN_NORMAL ? 100 : 4;
         if (dt == RX_BOOL) lo = kind == IN_POSITIVE || kind == IN_NONZERO ? 1 : 0, hi = 2;
         OKS(rx_randint(lo, hi, ndim, shape, RX_I64, rx_cpu(), gen, &x));
-        if (x && kind == IN_NONZERO && dt != RX_U8 && dt != RX_BOOL) {
-            rx_tensor *sg = NULL, *pm = NULL, *prod = NULL;
+        if (x && kind == IN_NONZERO && dt != RX_U8 && dt != RX_BOOL) { /* random signs */
+            rx_tensor *sg = NULL, *prod = NULL;
             OKS(rx_randint(0, 2, ndim, shape, RX_I64, rx_cpu(), gen, &sg));
-            sg = scal(RX_MUL, sg, 2);
-            sg = scal(RX_SUB, sg, 1);
+            sg = scal(RX_SUB, scal(RX_MUL, sg, 2), 1);
             OKS(rx_binary(RX_MUL, x, sg, &prod));
-            rx_tensor_release(x), rx_tensor_release(sg), rx_tensor_release(pm);
+            rx_tensor_release(x), rx_tensor_release(sg);
             x = prod;
         }
     } else {
@@ -407,23 +416,26 @@ static void test_device_info(void)
  * strided destinations on either side. */
 static void test_roundtrip(void)
 {
-    const int64_t shapes[][2] = {{1, 0}, {1, 1}, {1, 1001}, {2, 37}, {2, 41}, {1, LARGE}};
+    const struct {
+        int nd;
+        int64_t shape[2];
+    } cases[] = {{1, {0}}, {1, {1}}, {1, {1001}}, {2, {37, 41}}, {2, {1, 300}}};
     for (size_t di = 0; di < 8; di++) {
         rx_dtype dt = ALL[di];
-        for (size_t si = 0; si < 4; si++) {
-            int64_t shape[2] = {shapes[si][0] == 1 ? shapes[si][1] : 37, 41};
-            int nd = shapes[si][0] == 1 ? 1 : 2;
-            if (si == 3) shape[0] = 37, shape[1] = 41;
+        for (size_t si = 0; si < sizeof cases / sizeof cases[0]; si++) {
+            int nd = cases[si].nd;
+            const int64_t *shape = cases[si].shape;
             for (view_kind v = V_CONTIG; v <= V_EXPANDED; v++) {
+                if (v == V_EXPANDED && rx_shape_numel(nd, shape) == 0) continue;
                 pair p = make_pair(nd, shape, dt, IN_NORMAL, v);
                 rx_tensor *back = to_dev(p.g, rx_cpu());
-                CMP(what("round trip %s", view_names[v]), back, p.c, EXACT, NULL);
+                CMP_ANY(what("round trip %s %s", shape_str(nd, shape), view_names[v]), back, p.c, EXACT, NULL);
                 rx_tensor_release(back);
                 /* a strided device tensor made contiguous on the device */
                 rx_tensor *gc = NULL, *cc = NULL;
                 OKS(rx_contiguous(p.g, &gc));
                 OKS(rx_contiguous(p.c, &cc));
-                CMP(what("contiguous() of a %s view", view_names[v]), gc, cc, EXACT, NULL);
+                CMP(what("contiguous() of a %s %s view", shape_str(nd, shape), view_names[v]), gc, cc, EXACT, NULL);
                 rx_tensor_release(gc), rx_tensor_release(cc);
                 pair_free(p);
             }
@@ -431,7 +443,7 @@ static void test_roundtrip(void)
         /* large contiguous */
         pair p = make_pair(1, &LARGE, dt, IN_NORMAL, V_CONTIG);
         rx_tensor *back = to_dev(p.g, rx_cpu());
-        CMP(what("round trip (large)"), back, p.c, EXACT, NULL);
+        CMP_ANY(what("round trip (large)"), back, p.c, EXACT, NULL);
         rx_tensor_release(back);
         pair_free(p);
     }
@@ -461,7 +473,8 @@ static void test_roundtrip(void)
             OKS(rx_transpose(ref, 0, 1, &reft));
             OKS(rx_copy_(hct, dg));
             OKS(rx_copy_(reft, dc));
-            CMP(what("copy_ cuda %s -> cpu %s (transposed)", rx_dtype_name(dt), rx_dtype_name(st)), hc, ref, EXACT, NULL);
+            CMP_ANY(what("copy_ cuda %s -> cpu %s (transposed)", rx_dtype_name(dt), rx_dtype_name(st)), hc, ref, EXACT,
+                    NULL);
             rx_tensor_release(src), rx_tensor_release(srct), rx_tensor_release(dg), rx_tensor_release(dc);
             rx_tensor_release(dgt), rx_tensor_release(dct), rx_tensor_release(hc), rx_tensor_release(hct);
             rx_tensor_release(ref), rx_tensor_release(reft);
@@ -771,6 +784,8 @@ static tol reduce_tol(rx_reduce_op op, rx_dtype dt)
 /* Reduces the pair over dims on both devices and compares (and max_dim/min_dim's indices). */
 static void check_reduce(pair x, rx_reduce_op op, int ndims, const int *dims, int keepdim, const char *desc)
 {
+    char where_[256];
+    snprintf(where_, sizeof where_, "%s", desc); /* desc may be what()'s buffer */
     rx_dtype dt = rx_tensor_dtype(x.c);
     rx_tensor *g = NULL, *c = NULL;
     if (!OKS(rx_reduce(op, x.c, ndims, dims, keepdim, &c))) return;
@@ -778,7 +793,7 @@ static void check_reduce(pair x, rx_reduce_op op, int ndims, const int *dims, in
     OKS(rx_reduce(op, x.g, ndims, dims, keepdim, &g));
     double *scale = NULL;
     if ((op == RX_SUM || op == RX_MEAN) && rx_dtype_is_float(dt)) scale = abs_scale(x.c, op, ndims, dims, keepdim);
-    CMP(what("reduce %s over %s", rx_reduce_op_name(op), desc), g, c, reduce_tol(op, dt), scale);
+    CMP(what("reduce %s over %s", rx_reduce_op_name(op), where_), g, c, reduce_tol(op, dt), scale);
     free(scale);
     rx_tensor_release(g), rx_tensor_release(c);
 }
@@ -847,15 +862,19 @@ static void test_reduce(void)
 
 static void test_cumsum(void)
 {
-    const int64_t shapes[][2] = {{5, 7}, {3000, 40}, {4, 0}, {4, 0}};
     for (size_t di = 0; di < 8; di++) {
         rx_dtype dt = ALL[di];
-        for (int ci = 0; ci < 5; ci++) {
-            int64_t lr[2] = {4, LONG_ROW};
-            int nd = ci == 3 ? 1 : 2, dim = ci == 4 ? 0 : nd - 1;
-            const int64_t *shape = ci < 3 ? shapes[ci] : ci == 3 ? &LARGE : (int64_t[]){300, 41};
-            if (ci == 2) shape = lr;
-            pair x = make_pair(nd, shape, dt, IN_NORMAL, ci == 4 ? V_TRANSPOSED : V_CONTIG);
+        const struct {
+            int nd;
+            int64_t shape[2];
+            int dim;
+            view_kind v;
+        } cases[] = {{2, {5, 7}, 1, V_CONTIG},      {2, {3000, 40}, 1, V_CONTIG}, {2, {4, LONG_ROW}, 1, V_CONTIG},
+                     {1, {LARGE}, 0, V_CONTIG},     {2, {300, 41}, 0, V_TRANSPOSED}, {2, {3, 0}, 1, V_CONTIG}};
+        for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+            int nd = cases[ci].nd, dim = cases[ci].dim;
+            const int64_t *shape = cases[ci].shape;
+            pair x = make_pair(nd, shape, dt, IN_NORMAL, cases[ci].v);
             rx_tensor *g = NULL, *c = NULL;
             OKS(rx_cumsum(x.c, dim, &c));
             if (c) poison_for(nd, shape, rx_tensor_dtype(c));
@@ -868,7 +887,7 @@ static void test_cumsum(void)
                     scale = values_of(s, &unused);
                 rx_tensor_release(a), rx_tensor_release(a64), rx_tensor_release(s);
             }
-            CMP(what("cumsum along dim %d of %s%s", dim, shape_str(nd, shape), ci == 4 ? " (transposed)" : ""), g, c,
+            CMP(what("cumsum along dim %d of a %s %s", dim, view_names[cases[ci].v], shape_str(nd, shape)), g, c,
                 tol_sum(dt), scale);
             free(scale);
             rx_tensor_release(g), rx_tensor_release(c);
@@ -1009,9 +1028,9 @@ static void test_matmul(void)
             {2, {37, 53}, V_NARROWED, 2, {53, 29}, V_NARROWED, "narrowed operands (leading dims > width)"},
             {3, {4, 65, 33}, V_CONTIG, 3, {4, 33, 17}, V_CONTIG, "batched (4, 65, 33) @ (4, 33, 17)"},
             {3, {5, 16, 8}, V_CONTIG, 3, {1, 8, 12}, V_CONTIG, "broadcast batch (5, 16, 8) @ (1, 8, 12)"},
-            {3, {1, 16, 8}, V_EXPANDED, 3, {6, 8, 12}, V_CONTIG, "expanded batch (6, 16, 8) @ (6, 8, 12)"},
+            {3, {6, 16, 8}, V_EXPANDED, 3, {6, 8, 12}, V_CONTIG, "expanded batch (6, 16, 8) @ (6, 8, 12)"},
             {4, {2, 3, 17, 9}, V_CONTIG, 2, {9, 5}, V_CONTIG, "(2, 3, 17, 9) @ (9, 5) (folded rows)"},
-            {3, {9, 3, 17}, V_TRANSPOSED, 2, {9, 5}, V_CONTIG, "transposed batch (17, 3, 9) @ (9, 5)"},
+            {3, {17, 3, 9}, V_TRANSPOSED, 2, {9, 5}, V_CONTIG, "transposed (17, 3, 9) @ (9, 5) (b broadcast, stride 0)"},
             {1, {53}, V_CONTIG, 2, {53, 29}, V_CONTIG, "vector @ matrix"},
             {2, {37, 53}, V_CONTIG, 1, {53}, V_CONTIG, "matrix @ vector"},
             {1, {53}, V_CONTIG, 1, {53}, V_CONTIG, "vector @ vector"},
@@ -1261,8 +1280,7 @@ static void test_errors(void)
 {
     int64_t shape[2] = {4, 5};
     rx_tensor *c = input(2, shape, RX_F32, IN_NORMAL), *g = to_dev(c, GPU), *o = NULL, *o2 = NULL;
-    rx_tensor *bc = NULL;
-    OKS(rx_randint(0, 2, 2, shape, RX_BOOL, rx_cpu(), gen, &bc));
+    rx_tensor *bc = input(2, shape, RX_BOOL, IN_NORMAL);
     CHECK_ERR(rx_binary(RX_ADD, c, g, &o), RX_ERR_DEVICE, "add: argument #1 is on cpu but argument #2 is on cuda:0");
     CHECK(o == NULL);
     CHECK_ERR(rx_matmul(g, c, &o), RX_ERR_DEVICE, "cuda:0");
@@ -1292,10 +1310,7 @@ static void test_errors(void)
 static void test_determinism(void)
 {
     pair x = make_pair(1, &LARGE, RX_F32, IN_NORMAL, V_CONTIG);
-    int64_t rows[2] = {1024, LARGE / 1024};
-    rx_tensor *x2 = NULL;
-    OKS(rx_view(x.g, 2, rows, &x2)); /* LARGE is not a multiple: use a narrow view */
-    rx_tensor_release(x2);
+    pair m = make_pair(2, (int64_t[]){300, 300}, RX_F32, IN_NORMAL, V_CONTIG);
     for (int k = 0; k < 4; k++) {
         rx_tensor *r1 = NULL, *r2 = NULL;
         switch (k) {
@@ -1311,21 +1326,106 @@ static void test_determinism(void)
             OKS(rx_softmax(x.g, 0, &r1));
             OKS(rx_softmax(x.g, 0, &r2));
             break;
-        default: {
-            rx_tensor *m = NULL;
-            OKS(rx_narrow(x.g, 0, 0, 512 * 512, &m));
-            rx_tensor *mm = NULL;
-            OKS(rx_view(m, 2, (int64_t[]){512, 512}, &mm));
-            OKS(rx_matmul(mm, mm, &r1));
-            OKS(rx_matmul(mm, mm, &r2));
-            rx_tensor_release(m), rx_tensor_release(mm);
+        default:
+            OKS(rx_matmul(m.g, m.g, &r1));
+            OKS(rx_matmul(m.g, m.g, &r2));
             break;
         }
-        }
-        CMP(what("run twice (case %d)", k), r1, r2, EXACT, NULL);
+        static const char *const names[] = {"sum", "cumsum", "softmax", "matmul"};
+        CMP(what("%s run twice", names[k]), r1, r2, EXACT, NULL);
         rx_tensor_release(r1), rx_tensor_release(r2);
     }
-    pair_free(x);
+    pair_free(x), pair_free(m);
+}
+
+/* More than 2^32 elements (skipped with RECX_GPU_TEST_QUICK): the 64-bit index paths of the
+ * strided iterator, fills, copies and reductions, against results known in closed form. */
+static void test_huge(void)
+{
+    if (quick) {
+        printf("  skipped (RECX_GPU_TEST_QUICK is set)\n");
+        return;
+    }
+    const int64_t n = 65537, total = n * n; /* 4295098369 > 2^32 */
+    rx_tensor *a = NULL, *col = NULL, *at = NULL, *c = NULL, *last = NULL, *row = NULL, *r = NULL;
+    if (!OKS(rx_full(2, (int64_t[]){n, n}, 1, RX_U8, GPU, &a))) return;
+    OKS(rx_narrow(a, 1, 7, 1, &col)); /* column 7: a strided fill */
+    OKS(rx_fill_(col, 3));
+    OKS(rx_transpose(a, 0, 1, &at));
+    OKS(rx_contiguous(at, &c)); /* a strided copy of 2^32+ elements: column 7 becomes row 7 */
+    rx_tensor_release(a), rx_tensor_release(col), rx_tensor_release(at);
+    a = col = at = NULL;
+    rx_tensor *tmp = NULL;
+    OKS(rx_narrow(c, 0, n - 1, 1, &tmp));
+    OKS(rx_narrow(tmp, 1, n - 1, 1, &last));
+    OKS(rx_fill_(last, 0)); /* the very last element */
+    rx_tensor_release(tmp);
+    double v = 0;
+    rx_tensor *h = NULL;
+    if (OKS(rx_reduce(RX_SUM, c, 0, NULL, 0, &r)) && (h = to_dev(r, rx_cpu())) && OKS(rx_tensor_item(h, &v)))
+        CHECK(v == (double)(total + 2 * n - 1));
+    rx_tensor_release(r), rx_tensor_release(h);
+    r = h = NULL;
+    if (OKS(rx_reduce(RX_ARGMIN, c, 0, NULL, 0, &r)) && (h = to_dev(r, rx_cpu())) && OKS(rx_tensor_item(h, &v)))
+        CHECK(v == (double)(total - 1));
+    rx_tensor_release(r), rx_tensor_release(h);
+    r = h = NULL;
+    OKS(rx_narrow(c, 0, 7, 1, &row));
+    if (OKS(rx_reduce(RX_SUM, row, 0, NULL, 0, &r)) && (h = to_dev(r, rx_cpu())) && OKS(rx_tensor_item(h, &v)))
+        CHECK(v == (double)(3 * n));
+    rx_tensor_release(r), rx_tensor_release(h), rx_tensor_release(row), rx_tensor_release(last), rx_tensor_release(c);
+    rx_mem_empty_cache(RX_CUDA);
+}
+
+/* Two GPUs (skipped with one): copies between devices (strided sources, casts, strided
+ * destinations) and ops on cuda:1, which has its own context, stream, cache and cuBLAS handle. */
+static void test_multi_gpu(void)
+{
+    if (rx_cuda_device_count() < 2) {
+        printf("  skipped (one CUDA device)\n");
+        return;
+    }
+    const rx_device g1dev = {RX_CUDA, 1};
+    const rx_dtype dts[] = {RX_F32, RX_BF16, RX_F64, RX_I64};
+    for (int di = 0; di < 4; di++) {
+        rx_dtype dt = dts[di];
+        int64_t shape[2] = {300, 257};
+        pair p = make_pair(2, shape, dt, IN_NORMAL, V_TRANSPOSED);
+        rx_tensor *g1 = to_dev(p.g, g1dev); /* cuda:0 strided -> cuda:1 */
+        CHECK(g1 && rx_tensor_device(g1).index == 1);
+        CMP(what("cuda:0 (transposed) -> cuda:1"), g1, p.c, EXACT, NULL);
+        /* cuda:1 strided -> cuda:0 strided f32 destination, and cuda:1 -> cpu */
+        rx_tensor *g1t = NULL, *ct = NULL, *d0 = NULL, *dc = NULL, *d0t = NULL, *dct = NULL;
+        OKS(rx_transpose(g1, 0, 1, &g1t));
+        OKS(rx_transpose(p.c, 0, 1, &ct));
+        OKS(rx_zeros(2, shape, RX_F32, GPU, &d0));
+        OKS(rx_zeros(2, shape, RX_F32, rx_cpu(), &dc));
+        OKS(rx_transpose(d0, 0, 1, &d0t));
+        OKS(rx_transpose(dc, 0, 1, &dct));
+        OKS(rx_copy_(d0t, g1t));
+        OKS(rx_copy_(dct, ct));
+        CMP(what("copy_ cuda:1 %s (transposed) -> cuda:0 f32 (transposed)", rx_dtype_name(dt)), d0, dc, EXACT, NULL);
+        /* ops on cuda:1 */
+        rx_tensor *g = NULL, *c = NULL;
+        OKS(rx_binary(RX_ADD, g1, g1, &g));
+        OKS(rx_binary(RX_ADD, p.c, p.c, &c));
+        CMP("add on cuda:1", g, c, EXACT, NULL);
+        CHECK(g && rx_tensor_device(g).index == 1);
+        rx_tensor_release(g), rx_tensor_release(c);
+        OKS(rx_reduce(RX_MAX, g1, 1, (int[]){1}, 0, &g));
+        OKS(rx_reduce(RX_MAX, p.c, 1, (int[]){1}, 0, &c));
+        CMP("max on cuda:1", g, c, EXACT, NULL);
+        rx_tensor_release(g), rx_tensor_release(c);
+        if (rx_dtype_is_float(dt)) {
+            pair a = {p.c, g1}, b = {ct, g1t};
+            check_matmul(a, b, "on cuda:1");
+        }
+        /* mixing the two GPUs is an error naming both */
+        CHECK_ERR(rx_binary(RX_ADD, p.g, g1, &g), RX_ERR_DEVICE, "argument #1 is on cuda:0 but argument #2 is on cuda:1");
+        rx_tensor_release(g1), rx_tensor_release(g1t), rx_tensor_release(ct), rx_tensor_release(d0);
+        rx_tensor_release(dc), rx_tensor_release(d0t), rx_tensor_release(dct);
+        pair_free(p);
+    }
 }
 
 static void noop_release(void *owner) { (void)owner; }
@@ -1378,6 +1478,21 @@ static void test_sticky_error(void)
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
+/* RUN unless RECX_GPU_TEST_ONLY is set and does not name the test. */
+#define RUN_SELECTED(fn)                                    \
+    do {                                                    \
+        if (selected(#fn)) RUN(fn);                         \
+    } while (0)
+static bool selected(const char *name)
+{
+    const char *only = getenv("RECX_GPU_TEST_ONLY");
+    if (!only || !*only) return true;
+    size_t n = strlen(name);
+    for (const char *p = strstr(only, name); p; p = strstr(p + 1, name))
+        if ((p == only || p[-1] == ',') && (p[n] == ',' || p[n] == '\0')) return true;
+    return false;
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "--sticky-child") == 0) return sticky_child();
@@ -1389,25 +1504,27 @@ int main(int argc, char **argv)
     LARGE = quick ? 70001 : 1048579;
     LONG_ROW = quick ? 40000 : 300000;
     gen = rx_generator_new(1234567);
-    RUN(test_device_info);
-    RUN(test_roundtrip);
-    RUN(test_casts);
-    RUN(test_fill);
-    RUN(test_unary);
-    RUN(test_binary);
-    RUN(test_binary_scalar);
-    RUN(test_clamp_where);
-    RUN(test_reduce);
-    RUN(test_cumsum);
-    RUN(test_softmax);
-    RUN(test_sort);
-    RUN(test_matmul);
-    RUN(test_index);
-    RUN(test_random);
-    RUN(test_allocator);
-    RUN(test_errors);
-    RUN(test_determinism);
-    RUN(test_sticky_error);
+    RUN_SELECTED(test_device_info);
+    RUN_SELECTED(test_roundtrip);
+    RUN_SELECTED(test_casts);
+    RUN_SELECTED(test_fill);
+    RUN_SELECTED(test_unary);
+    RUN_SELECTED(test_binary);
+    RUN_SELECTED(test_binary_scalar);
+    RUN_SELECTED(test_clamp_where);
+    RUN_SELECTED(test_reduce);
+    RUN_SELECTED(test_cumsum);
+    RUN_SELECTED(test_softmax);
+    RUN_SELECTED(test_sort);
+    RUN_SELECTED(test_matmul);
+    RUN_SELECTED(test_index);
+    RUN_SELECTED(test_random);
+    RUN_SELECTED(test_allocator);
+    RUN_SELECTED(test_errors);
+    RUN_SELECTED(test_determinism);
+    RUN_SELECTED(test_huge);
+    RUN_SELECTED(test_multi_gpu);
+    RUN_SELECTED(test_sticky_error);
     rx_generator_free(gen);
     return check_finish();
 }

@@ -1,4 +1,4 @@
--- test_train_lm.lua — acceptance (2): a tiny transformer LM (tests/lua/models/tiny_lm.lua:
+-- test_train_lm.lua — acceptance (2): a tiny transformer LM (lua/recx/models/tiny_lm.lua:
 -- embedding, 2 pre-norm blocks with RMSNorm, grouped-query attention with RoPE and a causal
 -- mask, SwiGLU MLP, untied head; ~20k parameters) learns a synthetic sequence task.
 --
@@ -12,7 +12,7 @@
 local T = require "harness"
 local recx = require "recx"
 local tensor = recx.tensor
-local TinyLM = require "models.tiny_lm"
+local TinyLM = require "recx.models.tiny_lm"
 
 local V, Tn = 16, 16
 

@@ -8,7 +8,7 @@
 local T = require "harness"
 local recx = require "recx"
 local tensor = recx.tensor
-local TinyLM = require "models.tiny_lm"
+local TinyLM = require "recx.models.tiny_lm"
 
 local function snapshot()
   collectgarbage("collect")

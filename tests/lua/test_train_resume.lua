@@ -10,7 +10,7 @@ local T = require "harness"
 local recx = require "recx"
 local tensor = recx.tensor
 local checkpoint = recx.checkpoint
-local TinyLM = require "models.tiny_lm"
+local TinyLM = require "recx.models.tiny_lm"
 
 local N, V, Tn = 16, 16, 12
 

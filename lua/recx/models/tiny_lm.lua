@@ -1,13 +1,13 @@
--- models/tiny_lm.lua — a tiny Llama-shaped causal language model for tests, fixtures and
--- benchmarks: token embedding (optional dropout), n pre-norm blocks (RMSNorm -> grouped-query attention with
--- rotary positions and a causal mask -> residual; RMSNorm -> SwiGLU MLP -> residual), a final
--- RMSNorm and a head tied to the embedding or not.
+-- recx.models.tiny_lm — a tiny Llama-shaped causal language model for recipes, tests, fixtures
+-- and benchmarks: token embedding (optional dropout), n pre-norm blocks (RMSNorm -> grouped-query
+-- attention with rotary positions and a causal mask -> residual; RMSNorm -> SwiGLU MLP ->
+-- residual), a final RMSNorm and a head tied to the embedding or not.
 --
 -- Parameter names follow Hugging Face's LlamaForCausalLM ("model.embed_tokens.weight",
 -- "model.layers.0.self_attn.q_proj.weight", "model.layers.0.mlp.gate_proj.weight",
 -- "model.norm.weight", "lm_head.weight"), so a fixture script can load the same weights into
 -- transformers. Use:
---   local TinyLM = require "models.tiny_lm"
+--   local TinyLM = require "recx.models.tiny_lm"
 --   local lm = TinyLM({vocab = 16, dim = 32, layers = 2, heads = 4, kv_heads = 2, hidden = 64,
 --                      seed = 1})
 --   local logits = lm(ids)                   -- ids (B, T) i64 -> (B, T, vocab)

@@ -1,0 +1,378 @@
+/* nn_norm.cu — CUDA RMSNorm and LayerNorm over the rows of (M, C), forward and backward, and the
+ * column sums of (M, N) (rmsnorm, rmsnorm_bwd, layernorm, layernorm_bwd and col_sum of
+ * backend/backend.h).
+ *
+ * Owns:
+ * - the row layout: a group of TPR threads per row (a warp for C <= 1024, 128 threads for
+ *   C <= 4096, 512 beyond), 16-byte vector accesses when C and the pointers allow, several passes
+ *   over a row (statistics, then the output), the later ones re-reading the row from L1/L2;
+ * - the statistics: per-thread sums in the compute type (f32 for f32/f16/bf16, f64 for f64),
+ *   combined across the group in double in a fixed order; LayerNorm takes the mean first, then
+ *   the biased variance of the deviations, as the CPU does;
+ * - the fused backward: dx row by row from the saved statistics, and the weight (and bias)
+ *   gradients as column sums in two fixed-order stages: the rows are cut into chunks whose size
+ *   depends on M only; the group that owns a chunk adds its rows' terms into per-column
+ *   accumulators in shared memory (each thread owns fixed columns: no atomics, no races) and
+ *   writes them out as the chunk's partial row; a second kernel adds the partial rows in chunk
+ *   order in double. Results therefore depend on the data only, never on scheduling.
+ *
+ *   RMSNorm:   y = x r w,                  r = 1 / sqrt(mean(x^2) + eps)
+ *              dx = r (g w) - r^3 x mean(g w x),   dw = sum_rows g x r
+ *   LayerNorm: y = xh w + b,               xh = (x - mean) r, r = 1 / sqrt(var + eps)
+ *              dx = r (g w - mean(g w) - xh mean(g w xh)),   dw = sum_rows g xh,   db = sum_rows g
+ *
+ * col_sum (bias gradients) uses the same two stages with one thread per column and a double
+ * accumulator per chunk.
+ */
+#include "nn_common.cuh"
+
+#include <type_traits>
+
+enum { NORM_RMS, NORM_LN };
+
+#define COLSUM_THREADS 256
+
+/* Rows per chunk of the column sums: depends on M only, at most ~1024 chunks. */
+static int64_t chunk_rows(int64_t m)
+{
+    int64_t r = (m + 1023) / 1024;
+    return r < 16 ? 16 : r;
+}
+
+/* The column-partial accumulator type: float for f32/f16/bf16 rows, double for f64. */
+template <typename T> using part_t = typename std::conditional<sizeof(T) == 8, double, float>::type;
+template <typename T> using stat_t = typename std::conditional<sizeof(T) == 8, double, float>::type;
+
+/* Visits the elements of a row of c elements owned by `lane` of a TPR group: f(j, x_j) for each,
+ * loading 16-byte vectors when vec. */
+template <int TPR, typename T, typename F>
+__device__ __forceinline__ void row_read(const T *x, int64_t c, int lane, bool vec, F &&f)
+{
+    using C = typename rx_compute<T>::type;
+    constexpr int VEC = rx_nn_vec<T>();
+    if (vec) {
+        for (int64_t k = lane; k < c / VEC; k += TPR) {
+            C v[VEC];
+            rx_nn_load_vec<T, VEC>(x, k * VEC, v);
+#pragma unroll
+            for (int j = 0; j < VEC; j++) f(k * VEC + j, v[j]);
+        }
+    } else {
+        for (int64_t j = lane; j < c; j += TPR) f(j, (C)rx_to_c(x[j]));
+    }
+}
+
+/* Visits the elements of two rows (x and g) together: f(j, x_j, g_j). */
+template <int TPR, typename T, typename F>
+__device__ __forceinline__ void row_read2(const T *x, const T *g, int64_t c, int lane, bool vec, F &&f)
+{
+    using C = typename rx_compute<T>::type;
+    constexpr int VEC = rx_nn_vec<T>();
+    if (vec) {
+        for (int64_t k = lane; k < c / VEC; k += TPR) {
+            C a[VEC], b[VEC];
+            rx_nn_load_vec<T, VEC>(x, k * VEC, a);
+            rx_nn_load_vec<T, VEC>(g, k * VEC, b);
+#pragma unroll
+            for (int j = 0; j < VEC; j++) f(k * VEC + j, a[j], b[j]);
+        }
+    } else {
+        for (int64_t j = lane; j < c; j += TPR) f(j, (C)rx_to_c(x[j]), (C)rx_to_c(g[j]));
+    }
+}
+
+/* Writes a row: out[j] = f(j, x_j, g_j) (g may be x when only one input is needed). */
+template <int TPR, typename T, typename F>
+__device__ __forceinline__ void row_write(T *out, const T *x, const T *g, int64_t c, int lane, bool vec, F &&f)
+{
+    using C = typename rx_compute<T>::type;
+    constexpr int VEC = rx_nn_vec<T>();
+    if (vec) {
+        for (int64_t k = lane; k < c / VEC; k += TPR) {
+            C a[VEC], b[VEC], o[VEC];
+            rx_nn_load_vec<T, VEC>(x, k * VEC, a);
+            rx_nn_load_vec<T, VEC>(g, k * VEC, b);
+#pragma unroll
+            for (int j = 0; j < VEC; j++) o[j] = f(k * VEC + j, a[j], b[j]);
+            rx_nn_store_vec<T, VEC>(out, k * VEC, o);
+        }
+    } else {
+        for (int64_t j = lane; j < c; j += TPR) out[j] = rx_from_c<T>(f(j, (C)rx_to_c(x[j]), (C)rx_to_c(g[j])));
+    }
+}
+
+/* ---- forward ---------------------------------------------------------------------------------- */
+
+template <typename T, int TPR, int KIND>
+__global__ void norm_forward_kernel(T *out, stat_t<T> *mean_out, stat_t<T> *rstd_out, const T *x, const T *w, const T *b,
+                                    int64_t m, int64_t c, double eps, bool vec)
+{
+    using C = typename rx_compute<T>::type;
+    __shared__ double shared[32];
+    int lane = threadIdx.x % TPR;
+    int64_t groups = blockDim.x / TPR;
+    double inv_c = 1.0 / (double)(c ? c : 1);
+    /* every thread of a block runs the same number of iterations (the block-wide reductions) */
+    int64_t iters = (m + (int64_t)gridDim.x * groups - 1) / ((int64_t)gridDim.x * groups);
+    for (int64_t it = 0; it < iters; it++) {
+        int64_t r = (it * gridDim.x + blockIdx.x) * groups + threadIdx.x / TPR;
+        bool live = r < m;
+        const T *xr = x + (live ? r : 0) * c;
+        double mu = 0.0;
+        if (KIND == NORM_LN) {
+            C s = 0;
+            if (live) row_read<TPR>(xr, c, lane, vec, [&](int64_t, C v) { s += v; });
+            mu = rx_nn_group_sum<TPR>((double)s, shared) * inv_c;
+        }
+        C ss = 0, cmu = (C)mu;
+        if (live) row_read<TPR>(xr, c, lane, vec, [&](int64_t, C v) {
+            C d = KIND == NORM_LN ? v - cmu : v;
+            ss += d * d;
+        });
+        double rs = 1.0 / sqrt(rx_nn_group_sum<TPR>((double)ss, shared) * inv_c + eps);
+        if (!live) continue;
+        C cr = (C)rs;
+        row_write<TPR>(out + r * c, xr, xr, c, lane, vec, [&](int64_t j, C v, C) -> C {
+            C wj = w ? (C)rx_to_c(w[j]) : (C)1;
+            if (KIND == NORM_RMS) return v * (cr * wj);
+            return (v - cmu) * cr * wj + (b ? (C)rx_to_c(b[j]) : (C)0);
+        });
+        if (lane == 0) {
+            if (mean_out) mean_out[r] = (stat_t<T>)mu;
+            if (rstd_out) rstd_out[r] = (stat_t<T>)rs;
+        }
+    }
+}
+
+/* Threads per row for rows of c elements. */
+static int norm_tpr(int64_t c) { return c <= 1024 ? 32 : c <= 4096 ? 128 : 512; }
+
+/* Calls f(std::integral_constant<int, TPR>{}, threads per block) for rows of c elements. */
+template <typename F> static rx_status tpr_dispatch(int64_t c, F &&f)
+{
+    switch (norm_tpr(c)) {
+    case 32: return f(std::integral_constant<int, 32>{}, 128);
+    case 128: return f(std::integral_constant<int, 128>{}, 128);
+    default: return f(std::integral_constant<int, 512>{}, 512);
+    }
+}
+
+template <int KIND>
+static rx_status norm_forward(const char *op, rx_tensor *out, rx_tensor *mean, rx_tensor *rstd, const rx_tensor *x,
+                              const rx_tensor *w, const rx_tensor *b, double eps)
+{
+    rx_cuda_ctx *ctx;
+    RX_TRY(rx_cuda_enter(rx_nn_device(x), &ctx));
+    int64_t m = x->shape[0], c = x->shape[1];
+    if (m == 0) return RX_OK;
+    return rx_nn_dispatch_float(x->dtype, op, [&](auto tag) -> rx_status {
+        using T = typename decltype(tag)::type;
+        const T *xp = (const T *)rx_cuda_ptr(x);
+        T *op_ = (T *)rx_cuda_ptr(out);
+        bool vec = c % rx_nn_vec<T>() == 0 && rx_aligned(xp, 16) && rx_aligned(op_, 16);
+        return tpr_dispatch(c, [&](auto tpr, int threads) -> rx_status {
+            constexpr int TPR = decltype(tpr)::value;
+            int64_t groups = threads / TPR;
+            norm_forward_kernel<T, TPR, KIND><<<rx_cuda_blocks((m + groups - 1) / groups, 1, ctx), threads, 0, ctx->stream>>>(
+                op_, mean ? (stat_t<T> *)rx_cuda_ptr(mean) : nullptr, rstd ? (stat_t<T> *)rx_cuda_ptr(rstd) : nullptr, xp,
+                w ? (const T *)rx_cuda_ptr(w) : nullptr, b ? (const T *)rx_cuda_ptr(b) : nullptr, m, c, eps, vec);
+            return RX_CUDA_LAUNCH_STATUS("norm forward");
+        });
+    });
+}
+
+rx_status rx_cuda_rmsnorm(rx_tensor *out, rx_tensor *rstd, const rx_tensor *x, const rx_tensor *w, double eps)
+{
+    return norm_forward<NORM_RMS>("rmsnorm", out, nullptr, rstd, x, w, nullptr, eps);
+}
+
+rx_status rx_cuda_layernorm(rx_tensor *out, rx_tensor *mean, rx_tensor *rstd, const rx_tensor *x, const rx_tensor *w,
+                            const rx_tensor *b, double eps)
+{
+    return norm_forward<NORM_LN>("layernorm", out, mean, rstd, x, w, b, eps);
+}
+
+/* ---- backward --------------------------------------------------------------------------------- */
+
+/* A barrier over a TPR group (the warp for TPR <= 32, else the block, which is the group). */
+template <int TPR> __device__ __forceinline__ void group_sync()
+{
+    if constexpr (TPR > 32)
+        __syncthreads();
+    else
+        __syncwarp();
+}
+
+/* Group (chunk) k of the grid handles rows [k rpc, (k + 1) rpc); its column partials (nsum tables
+ * of c) go to partial[(s * nchunks + k) * c + j]. */
+template <typename T, int TPR, int KIND>
+__global__ void norm_backward_kernel(T *dx, part_t<T> *partial, const T *g, const T *x, const T *w,
+                                     const stat_t<T> *mean, const stat_t<T> *rstd, int64_t m, int64_t c, int64_t rpc,
+                                     int64_t nchunks, int nsum, bool vec)
+{
+    using C = typename rx_compute<T>::type;
+    using P = part_t<T>;
+    extern __shared__ __align__(16) unsigned char smem_raw[];
+    __shared__ double shared[32];
+    int lane = threadIdx.x % TPR, group = threadIdx.x / TPR;
+    int64_t groups = blockDim.x / TPR;
+    int64_t chunk = (int64_t)blockIdx.x * groups + group;
+    P *acc_w = (P *)smem_raw + (int64_t)group * c * nsum, *acc_b = acc_w + c;
+    for (int64_t j = lane; j < c * nsum; j += TPR) acc_w[j] = (P)0;
+    group_sync<TPR>(); /* the accumulation visits columns in another order than the clearing */
+    double inv_c = 1.0 / (double)(c ? c : 1);
+    int64_t r0 = chunk * rpc, r1 = r0 + rpc < m ? r0 + rpc : m;
+    /* every group runs rpc iterations: the block-wide reductions need all threads */
+    for (int64_t r = r0; r < r0 + rpc; r++) {
+        bool live = r < r1;
+        const T *xr = x + (live ? r : 0) * c, *gr = g + (live ? r : 0) * c;
+        C rs = live ? (C)rstd[r] : (C)0, mu = live && KIND == NORM_LN ? (C)mean[r] : (C)0;
+        C s1 = 0, s2 = 0; /* sum g w (LayerNorm), sum g w x (RMS) or g w xh (LayerNorm) */
+        if (live)
+            row_read2<TPR>(xr, gr, c, lane, vec, [&](int64_t j, C xv, C gv) {
+                C wj = w ? (C)rx_to_c(w[j]) : (C)1;
+                C xh = KIND == NORM_LN ? (xv - mu) * rs : xv;
+                C gw = gv * wj;
+                s1 += gw;
+                s2 += gw * xh;
+                if (nsum) {
+                    acc_w[j] += KIND == NORM_LN ? gv * xh : gv * xv * rs;
+                    if (KIND == NORM_LN && nsum == 2) acc_b[j] += gv;
+                }
+            });
+        if (!dx) continue;
+        double d1 = rx_nn_group_sum<TPR>((double)s1, shared) * inv_c;
+        double d2 = rx_nn_group_sum<TPR>((double)s2, shared) * inv_c;
+        if (!live) continue;
+        C m1 = (C)d1, m2 = (C)d2;
+        row_write<TPR>(dx + r * c, xr, gr, c, lane, vec, [&](int64_t j, C xv, C gv) -> C {
+            C wj = w ? (C)rx_to_c(w[j]) : (C)1;
+            C gw = gv * wj;
+            if (KIND == NORM_RMS) return rs * gw - rs * rs * rs * m2 * xv;
+            C xh = (xv - mu) * rs;
+            return rs * (gw - m1 - xh * m2);
+        });
+    }
+    if (!nsum || chunk >= nchunks) return;
+    group_sync<TPR>();
+    for (int64_t s = 0; s < nsum; s++)
+        for (int64_t j = lane; j < c; j += TPR) partial[(s * nchunks + chunk) * c + j] = acc_w[s * c + j];
+}
+
+/* out[j] = sum over k < nchunks of partial[k * n + j], in k order, in double. */
+template <typename P, typename T> __global__ void chunk_sum_kernel(const P *partial, int64_t nchunks, int64_t n, T *out)
+{
+    for (int64_t j = rx_tid(); j < n; j += rx_nthreads()) {
+        double acc = 0.0;
+        for (int64_t k = 0; k < nchunks; k++) acc += (double)partial[k * n + j];
+        out[j] = rx_store_from_double<T>(acc);
+    }
+}
+
+template <int KIND>
+static rx_status norm_backward(const char *op, rx_tensor *dx, rx_tensor *dw, rx_tensor *db, const rx_tensor *g,
+                               const rx_tensor *x, const rx_tensor *w, const rx_tensor *mean, const rx_tensor *rstd)
+{
+    rx_cuda_ctx *ctx;
+    int dev = rx_nn_device(x);
+    RX_TRY(rx_cuda_enter(dev, &ctx));
+    int64_t m = x->shape[0], c = x->shape[1];
+    int nsum = dw || db ? (KIND == NORM_LN ? 2 : 1) : 0;
+    return rx_nn_dispatch_float(x->dtype, op, [&](auto tag) -> rx_status {
+        using T = typename decltype(tag)::type;
+        using P = part_t<T>;
+        if (m == 0) { /* no rows: the parameter gradients are zeros */
+            if (dw) RX_CUDA_CHECK(cudaMemsetAsync(rx_cuda_ptr(dw), 0, (size_t)(c * sizeof(T)), ctx->stream));
+            if (db) RX_CUDA_CHECK(cudaMemsetAsync(rx_cuda_ptr(db), 0, (size_t)(c * sizeof(T)), ctx->stream));
+            return RX_OK;
+        }
+        const T *xp = (const T *)rx_cuda_ptr(x), *gp = (const T *)rx_cuda_ptr(g);
+        T *dxp = dx ? (T *)rx_cuda_ptr(dx) : nullptr;
+        bool vec = c % rx_nn_vec<T>() == 0 && rx_aligned(xp, 16) && rx_aligned(gp, 16) && (!dxp || rx_aligned(dxp, 16));
+        int64_t rpc = chunk_rows(m), nchunks = (m + rpc - 1) / rpc;
+        rx_nn_scratch partial;
+        if (nsum) RX_TRY(partial.alloc(nchunks * c * nsum * (int64_t)sizeof(P), dev));
+        return tpr_dispatch(c, [&](auto tpr, int threads) -> rx_status {
+            constexpr int TPR = decltype(tpr)::value;
+            int64_t groups = threads / TPR;
+            int64_t smem = groups * c * nsum * (int64_t)sizeof(P);
+            auto kernel = norm_backward_kernel<T, TPR, KIND>;
+            if (smem > 48 * 1024) {
+                int limit = 0;
+                RX_CUDA_CHECK(cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+                if (smem > limit - 1024)
+                    return rx_fail(RX_ERR_UNSUPPORTED,
+                                   "cuda %s: rows of %lld channels need %lld bytes of shared memory for the parameter "
+                                   "gradients, more than the device's %d",
+                                   op, (long long)c, (long long)smem, limit);
+                RX_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+            }
+            unsigned blocks = (unsigned)((nchunks + groups - 1) / groups);
+            kernel<<<blocks, threads, (size_t)smem, ctx->stream>>>(
+                dxp, partial.as<P>(), gp, xp, w ? (const T *)rx_cuda_ptr(w) : nullptr,
+                mean ? (const stat_t<T> *)rx_cuda_ptr(mean) : nullptr, (const stat_t<T> *)rx_cuda_ptr(rstd), m, c, rpc,
+                nchunks, nsum, vec);
+            RX_TRY(RX_CUDA_LAUNCH_STATUS("norm backward"));
+            rx_tensor *outs[2] = {dw, db};
+            for (int s = 0; s < nsum; s++) {
+                if (!outs[s]) continue;
+                chunk_sum_kernel<P, T><<<rx_cuda_blocks(c, RX_CUDA_THREADS, ctx), RX_CUDA_THREADS, 0, ctx->stream>>>(
+                    partial.as<P>() + (int64_t)s * nchunks * c, nchunks, c, (T *)rx_cuda_ptr(outs[s]));
+                RX_TRY(RX_CUDA_LAUNCH_STATUS("norm parameter gradients"));
+            }
+            return RX_OK;
+        });
+    });
+}
+
+rx_status rx_cuda_rmsnorm_bwd(rx_tensor *dx, rx_tensor *dw, const rx_tensor *g, const rx_tensor *x, const rx_tensor *w,
+                              const rx_tensor *rstd)
+{
+    return norm_backward<NORM_RMS>("rmsnorm backward", dx, dw, nullptr, g, x, w, nullptr, rstd);
+}
+
+rx_status rx_cuda_layernorm_bwd(rx_tensor *dx, rx_tensor *dw, rx_tensor *db, const rx_tensor *g, const rx_tensor *x,
+                                const rx_tensor *w, const rx_tensor *mean, const rx_tensor *rstd)
+{
+    return norm_backward<NORM_LN>("layernorm backward", dx, dw, db, g, x, w, mean, rstd);
+}
+
+/* ---- column sums ------------------------------------------------------------------------------ */
+
+/* partial[k * n + j] = sum of a[i, j] over the rows i of chunk k (blockIdx.y), in row order. */
+template <typename T>
+__global__ void col_partial_kernel(const T *a, int64_t m, int64_t n, int64_t rs, int64_t cs, int64_t rpc, double *partial)
+{
+    int64_t j = (int64_t)blockIdx.x * COLSUM_THREADS + threadIdx.x, k = blockIdx.y;
+    if (j >= n) return;
+    int64_t r0 = k * rpc, r1 = r0 + rpc < m ? r0 + rpc : m;
+    double acc = 0.0;
+    for (int64_t i = r0; i < r1; i++) acc += (double)rx_to_c(a[i * rs + j * cs]);
+    partial[k * n + j] = acc;
+}
+
+rx_status rx_cuda_col_sum(rx_tensor *out, const rx_tensor *a)
+{
+    rx_cuda_ctx *ctx;
+    int dev = rx_nn_device(a);
+    RX_TRY(rx_cuda_enter(dev, &ctx));
+    int64_t m = a->shape[0], n = a->shape[1];
+    if (n == 0) return RX_OK;
+    return rx_nn_dispatch_float(a->dtype, "col_sum", [&](auto tag) -> rx_status {
+        using T = typename decltype(tag)::type;
+        if (m == 0) {
+            RX_CUDA_CHECK(cudaMemsetAsync(rx_cuda_ptr(out), 0, (size_t)(n * sizeof(T)), ctx->stream));
+            return RX_OK;
+        }
+        int64_t rpc = chunk_rows(m), nchunks = (m + rpc - 1) / rpc;
+        rx_nn_scratch partial;
+        RX_TRY(partial.alloc(nchunks * n * (int64_t)sizeof(double), dev));
+        dim3 grid((unsigned)((n + COLSUM_THREADS - 1) / COLSUM_THREADS), (unsigned)nchunks);
+        col_partial_kernel<T><<<grid, COLSUM_THREADS, 0, ctx->stream>>>((const T *)rx_cuda_ptr(a), m, n, a->stride[0],
+                                                                        a->stride[1], rpc, partial.as<double>());
+        RX_TRY(RX_CUDA_LAUNCH_STATUS("col_sum"));
+        chunk_sum_kernel<double, T><<<rx_cuda_blocks(n, RX_CUDA_THREADS, ctx), RX_CUDA_THREADS, 0, ctx->stream>>>(
+            partial.as<double>(), nchunks, n, (T *)rx_cuda_ptr(out));
+        return RX_CUDA_LAUNCH_STATUS("col_sum chunks");
+    });
+}

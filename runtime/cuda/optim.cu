@@ -1,0 +1,397 @@
+/* optim.cu — CUDA optimizer kernels: AdamW (also with f32 master weights), SGD, sums of squares
+ * (the global norm) and in-place scaling (adamw_step, adamw_step_master, sgd_step, sum_squares and
+ * scale of backend/backend.h).
+ *
+ * Owns:
+ * - the multi-tensor launch: the host writes one descriptor per tensor (pointers, element count,
+ *   dtype) and the prefix of the tensors' chunk counts into a parameter block passed by value to
+ *   ONE kernel (up to MAX_TENSORS tensors per launch, so a model's whole parameter list normally
+ *   takes a single launch and no host-to-device copy); each block takes chunks of CHUNK elements
+ *   of any tensor (a binary search over the prefix finds the tensor) in a grid-stride loop;
+ * - the update rules, written with explicitly rounded operations (__fmul_rn, __fadd_rn, ...: no
+ *   fused multiply-add) in the CPU's order, so that f32, f16 and bf16 parameters get the CPU's
+ *   bits: AdamW's moments as the lerp m + (1-b1)(g - m), f16/bf16 parameters read into f32,
+ *   updated and rounded back to nearest even, f64 parameters in f64 with f32 state;
+ * - sums of squares: a double per chunk (a fixed tree inside the block), copied to the host and
+ *   added in chunk order per tensor, so the global norm depends on the data only.
+ */
+#include "nn_common.cuh"
+
+#define MAX_TENSORS 320
+#define CHUNK 16384
+#define OPT_THREADS 256
+#define OPT_UNROLL 4
+
+/* One tensor of a multi-tensor launch: p the parameter (or the tensor), g its gradient, s1 and s2
+ * the state (AdamW's moments, SGD's momentum buffer), master the f32 master weights. */
+struct opt_desc {
+    void *p;
+    const void *g;
+    void *s1, *s2;
+    float *master;
+    int64_t numel;
+};
+
+struct opt_pack {
+    int n;
+    int64_t chunk_start[MAX_TENSORS + 1]; /* prefix of the chunk counts */
+    opt_desc t[MAX_TENSORS];
+    int8_t dtype[MAX_TENSORS];  /* the parameter's (tensor's) dtype */
+    int8_t sdtype[MAX_TENSORS]; /* SGD's buffer dtype */
+};
+
+struct adamw_k {
+    float decay, omb1, b2, omb2, step, bc2s, eps;       /* f32 math */
+    double ddecay, domb1, db2, domb2, dstep, dbc2s, deps; /* f64 parameters */
+};
+
+struct sgd_k {
+    float lr, mom, omd, wd;
+    double dlr, dmom, domd, dwd;
+    bool nesterov, first, use_buf, has_wd;
+};
+
+/* ---- element access ----------------------------------------------------------------------- */
+
+__device__ __forceinline__ float load_f(const void *p, int dt, int64_t i)
+{
+    switch (dt) {
+    case RX_F16: return rx_dev_f16_to_f32(((const uint16_t *)p)[i]);
+    case RX_BF16: return rx_dev_bf16_to_f32(((const uint16_t *)p)[i]);
+    case RX_F64: return (float)((const double *)p)[i];
+    default: return ((const float *)p)[i];
+    }
+}
+
+__device__ __forceinline__ void store_f(void *p, int dt, int64_t i, float v)
+{
+    switch (dt) {
+    case RX_F16: ((uint16_t *)p)[i] = rx_dev_f32_to_f16(v); break;
+    case RX_BF16: ((uint16_t *)p)[i] = rx_dev_f32_to_bf16(v); break;
+    case RX_F64: ((double *)p)[i] = v; break;
+    default: ((float *)p)[i] = v; break;
+    }
+}
+
+__device__ __forceinline__ double load_d(const void *p, int dt, int64_t i)
+{
+    return dt == RX_F64 ? ((const double *)p)[i] : (double)((const float *)p)[i];
+}
+
+__device__ __forceinline__ void store_d(void *p, int dt, int64_t i, double v)
+{
+    if (dt == RX_F64)
+        ((double *)p)[i] = v;
+    else
+        ((float *)p)[i] = (float)v;
+}
+
+/* a + w (b - a) from the nearer end (torch.lerp), rounded step by step like the CPU. */
+__device__ __forceinline__ float lerp_f(float a, float b, float w)
+{
+    return w < 0.5f ? __fadd_rn(a, __fmul_rn(w, __fsub_rn(b, a)))
+                    : __fsub_rn(b, __fmul_rn(__fsub_rn(b, a), __fsub_rn(1.0f, w)));
+}
+__device__ __forceinline__ double lerp_d(double a, double b, double w)
+{
+    return w < 0.5 ? __dadd_rn(a, __dmul_rn(w, __dsub_rn(b, a)))
+                   : __dsub_rn(b, __dmul_rn(__dsub_rn(b, a), __dsub_rn(1.0, w)));
+}
+
+/* ---- the chunk loop ---------------------------------------------------------------------- */
+
+/* The tensor holding chunk c: the last i with chunk_start[i] <= c. */
+__device__ __forceinline__ int find_tensor(const opt_pack &pk, int64_t c)
+{
+    int lo = 0, hi = pk.n - 1;
+    while (lo < hi) {
+        int mid = (lo + hi + 1) / 2;
+        if (pk.chunk_start[mid] <= c)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    return lo;
+}
+
+/* Calls f(i, element) for every element of every chunk this block takes, OPT_UNROLL elements per
+ * thread at a time (independent iterations, so their loads overlap). */
+template <typename F> __device__ __forceinline__ void for_chunks(const opt_pack &pk, F &&f)
+{
+    int64_t total = pk.chunk_start[pk.n];
+    for (int64_t c = blockIdx.x; c < total; c += gridDim.x) {
+        int i = find_tensor(pk, c);
+        int64_t begin = (c - pk.chunk_start[i]) * CHUNK, end = begin + CHUNK;
+        if (end > pk.t[i].numel) end = pk.t[i].numel;
+        for (int64_t e = begin + threadIdx.x; e < end; e += (int64_t)OPT_THREADS * OPT_UNROLL) {
+#pragma unroll
+            for (int u = 0; u < OPT_UNROLL; u++) {
+                int64_t k = e + (int64_t)u * OPT_THREADS;
+                if (k < end) f(i, k);
+            }
+        }
+    }
+}
+
+/* ---- AdamW --------------------------------------------------------------------------------- */
+
+/* One f32 AdamW element: m, v updated in place; returns the new parameter value. */
+__device__ __forceinline__ float adamw_f(float p, float g, float *m, float *v, const adamw_k &k)
+{
+    float mi = lerp_f(*m, g, k.omb1);
+    float vi = __fadd_rn(__fmul_rn(*v, k.b2), __fmul_rn(__fmul_rn(k.omb2, g), g));
+    *m = mi;
+    *v = vi;
+    float denom = __fadd_rn(__fdiv_rn(__fsqrt_rn(vi), k.bc2s), k.eps);
+    return __fsub_rn(__fmul_rn(p, k.decay), __fmul_rn(k.step, __fdiv_rn(mi, denom)));
+}
+
+__global__ void __launch_bounds__(OPT_THREADS) adamw_kernel(const __grid_constant__ opt_pack pk, adamw_k k, bool master)
+{
+    for_chunks(pk, [&](int i, int64_t e) {
+        const opt_desc &d = pk.t[i];
+        int dt = pk.dtype[i];
+        float *m = (float *)d.s1 + e, *v = (float *)d.s2 + e;
+        if (master) {
+            float np = adamw_f(d.master[e], load_f(d.g, dt, e), m, v, k);
+            d.master[e] = np;
+            store_f(d.p, dt, e, np);
+        } else if (dt == RX_F64) {
+            double gi = ((const double *)d.g)[e];
+            double mi = lerp_d((double)*m, gi, k.domb1);
+            double vi = __dadd_rn(__dmul_rn((double)*v, k.db2), __dmul_rn(__dmul_rn(k.domb2, gi), gi));
+            *m = (float)mi;
+            *v = (float)vi;
+            double *p = (double *)d.p + e;
+            double denom = __dadd_rn(__ddiv_rn(__dsqrt_rn(vi), k.dbc2s), k.deps);
+            *p = __dsub_rn(__dmul_rn(*p, k.ddecay), __dmul_rn(k.dstep, __ddiv_rn(mi, denom)));
+        } else {
+            store_f(d.p, dt, e, adamw_f(load_f(d.p, dt, e), load_f(d.g, dt, e), m, v, k));
+        }
+    });
+}
+
+/* Fills the parameter blocks of n tensors (one per MAX_TENSORS) and calls launch(pack) for each. */
+template <typename Fill, typename Launch>
+static rx_status multi_tensor(int n, rx_tensor *const *list, Fill &&fill, Launch &&launch)
+{
+    opt_pack *pk = (opt_pack *)malloc(sizeof(opt_pack));
+    if (!pk) return rx_fail(RX_ERR_NOMEM, "cuda optimizer: out of host memory");
+    rx_status s = RX_OK;
+    for (int base = 0; base < n && s == RX_OK; base += MAX_TENSORS) {
+        int count = n - base < MAX_TENSORS ? n - base : MAX_TENSORS;
+        pk->n = 0;
+        pk->chunk_start[0] = 0;
+        for (int j = 0; j < count; j++) {
+            int64_t numel = rx_tensor_numel(list[base + j]);
+            if (numel == 0) continue;
+            int slot = pk->n++;
+            pk->t[slot] = opt_desc{};
+            pk->t[slot].numel = numel;
+            pk->dtype[slot] = (int8_t)list[base + j]->dtype;
+            pk->sdtype[slot] = (int8_t)RX_F32;
+            fill(base + j, &pk->t[slot], &pk->sdtype[slot]);
+            pk->chunk_start[slot + 1] = pk->chunk_start[slot] + (numel + CHUNK - 1) / CHUNK;
+        }
+        if (pk->n > 0) s = launch(*pk, base);
+    }
+    free(pk);
+    return s;
+}
+
+static unsigned opt_blocks(const opt_pack &pk, const rx_cuda_ctx *ctx)
+{
+    int64_t total = pk.chunk_start[pk.n], cap = (int64_t)ctx->sm_count * 8;
+    return (unsigned)(total < cap ? total : cap);
+}
+
+static adamw_k adamw_consts(const rx_adamw_opts *o)
+{
+    double t = (double)o->step;
+    double decay = 1 - o->lr * o->weight_decay, step = o->lr / (1 - pow(o->beta1, t)), bc2s = sqrt(1 - pow(o->beta2, t));
+    adamw_k k;
+    k.ddecay = decay, k.domb1 = 1 - o->beta1, k.db2 = o->beta2, k.domb2 = 1 - o->beta2;
+    k.dstep = step, k.dbc2s = bc2s, k.deps = o->eps;
+    k.decay = (float)decay, k.omb1 = (float)k.domb1, k.b2 = (float)o->beta2, k.omb2 = (float)k.domb2;
+    k.step = (float)step, k.bc2s = (float)bc2s, k.eps = (float)o->eps;
+    return k;
+}
+
+static rx_status adamw_common(int n, rx_tensor *const *params, rx_tensor *const *master, rx_tensor *const *grads,
+                              rx_tensor *const *exp_avg, rx_tensor *const *exp_avg_sq, const rx_adamw_opts *opts)
+{
+    if (n == 0) return RX_OK;
+    rx_cuda_ctx *ctx;
+    RX_TRY(rx_cuda_enter(rx_nn_device(params[0]), &ctx));
+    adamw_k k = adamw_consts(opts);
+    return multi_tensor(
+        n, params,
+        [&](int i, opt_desc *d, int8_t *) {
+            d->p = rx_cuda_ptr(params[i]);
+            d->g = rx_cuda_ptr(grads[i]);
+            d->s1 = rx_cuda_ptr(exp_avg[i]);
+            d->s2 = rx_cuda_ptr(exp_avg_sq[i]);
+            d->master = master ? (float *)rx_cuda_ptr(master[i]) : nullptr;
+        },
+        [&](const opt_pack &pk, int) -> rx_status {
+            adamw_kernel<<<opt_blocks(pk, ctx), OPT_THREADS, 0, ctx->stream>>>(pk, k, master != nullptr);
+            return RX_CUDA_LAUNCH_STATUS("adamw");
+        });
+}
+
+rx_status rx_cuda_adamw_step(int n, rx_tensor *const *params, rx_tensor *const *grads, rx_tensor *const *exp_avg,
+                             rx_tensor *const *exp_avg_sq, const rx_adamw_opts *opts)
+{
+    return adamw_common(n, params, nullptr, grads, exp_avg, exp_avg_sq, opts);
+}
+
+rx_status rx_cuda_adamw_step_master(int n, rx_tensor *const *params, rx_tensor *const *master, rx_tensor *const *grads,
+                                    rx_tensor *const *exp_avg, rx_tensor *const *exp_avg_sq, const rx_adamw_opts *opts)
+{
+    return adamw_common(n, params, master, grads, exp_avg, exp_avg_sq, opts);
+}
+
+/* ---- SGD ----------------------------------------------------------------------------------- */
+
+__global__ void __launch_bounds__(OPT_THREADS) sgd_kernel(const __grid_constant__ opt_pack pk, sgd_k k)
+{
+    for_chunks(pk, [&](int i, int64_t e) {
+        const opt_desc &d = pk.t[i];
+        int dt = pk.dtype[i], bdt = pk.sdtype[i];
+        if (dt == RX_F64) {
+            double *p = (double *)d.p + e;
+            double dd = ((const double *)d.g)[e];
+            if (k.has_wd) dd = __dadd_rn(dd, __dmul_rn(k.dwd, *p));
+            if (k.use_buf) {
+                double b = k.first ? dd : __dadd_rn(__dmul_rn(load_d(d.s1, bdt, e), k.dmom), __dmul_rn(k.domd, dd));
+                store_d(d.s1, bdt, e, b);
+                b = load_d(d.s1, bdt, e);
+                dd = k.nesterov ? __dadd_rn(dd, __dmul_rn(k.dmom, b)) : b;
+            }
+            *p = __dsub_rn(*p, __dmul_rn(k.dlr, dd));
+        } else {
+            float pi = load_f(d.p, dt, e), dd = load_f(d.g, dt, e);
+            if (k.has_wd) dd = __fadd_rn(dd, __fmul_rn(k.wd, pi));
+            if (k.use_buf) {
+                float b = k.first ? dd : __fadd_rn(__fmul_rn(load_f(d.s1, bdt, e), k.mom), __fmul_rn(k.omd, dd));
+                store_f(d.s1, bdt, e, b);
+                b = load_f(d.s1, bdt, e);
+                dd = k.nesterov ? __fadd_rn(dd, __fmul_rn(k.mom, b)) : b;
+            }
+            store_f(d.p, dt, e, __fsub_rn(pi, __fmul_rn(k.lr, dd)));
+        }
+    });
+}
+
+rx_status rx_cuda_sgd_step(int n, rx_tensor *const *params, rx_tensor *const *grads, rx_tensor *const *bufs, double lr,
+                           double momentum, double dampening, double weight_decay, int nesterov, int first_step)
+{
+    if (n == 0) return RX_OK;
+    rx_cuda_ctx *ctx;
+    RX_TRY(rx_cuda_enter(rx_nn_device(params[0]), &ctx));
+    sgd_k k;
+    k.lr = (float)lr, k.mom = (float)momentum, k.omd = (float)(1 - dampening), k.wd = (float)weight_decay;
+    k.dlr = lr, k.dmom = momentum, k.domd = 1 - dampening, k.dwd = weight_decay;
+    k.nesterov = nesterov != 0, k.first = first_step != 0, k.use_buf = bufs != nullptr, k.has_wd = weight_decay != 0;
+    return multi_tensor(
+        n, params,
+        [&](int i, opt_desc *d, int8_t *sdt) {
+            d->p = rx_cuda_ptr(params[i]);
+            d->g = rx_cuda_ptr(grads[i]);
+            if (bufs) {
+                d->s1 = rx_cuda_ptr(bufs[i]);
+                *sdt = (int8_t)bufs[i]->dtype;
+            }
+        },
+        [&](const opt_pack &pk, int) -> rx_status {
+            sgd_kernel<<<opt_blocks(pk, ctx), OPT_THREADS, 0, ctx->stream>>>(pk, k);
+            return RX_CUDA_LAUNCH_STATUS("sgd");
+        });
+}
+
+/* ---- sums of squares and scaling ----------------------------------------------------------- */
+
+/* partial[c] = the sum of squares of chunk c (one chunk per block: a fixed tree). */
+__global__ void __launch_bounds__(OPT_THREADS) sum_squares_kernel(const __grid_constant__ opt_pack pk, double *partial)
+{
+    __shared__ double shared[32];
+    int64_t c = blockIdx.x;
+    int i = find_tensor(pk, c);
+    int64_t begin = (c - pk.chunk_start[i]) * CHUNK, end = begin + CHUNK;
+    if (end > pk.t[i].numel) end = pk.t[i].numel;
+    int dt = pk.dtype[i];
+    double acc = 0.0;
+    for (int64_t e = begin + threadIdx.x; e < end; e += OPT_THREADS) {
+        double x = dt == RX_F64 ? ((const double *)pk.t[i].p)[e] : (double)load_f(pk.t[i].p, dt, e);
+        acc += x * x;
+    }
+    acc = rx_nn_group_sum<OPT_THREADS>(acc, shared);
+    if (threadIdx.x == 0) partial[c] = acc;
+}
+
+rx_status rx_cuda_sum_squares(int n, rx_tensor *const *tensors, double *out)
+{
+    for (int i = 0; i < n; i++) out[i] = 0;
+    if (n == 0) return RX_OK;
+    rx_cuda_ctx *ctx;
+    int dev = rx_nn_device(tensors[0]);
+    RX_TRY(rx_cuda_enter(dev, &ctx));
+    int64_t chunks = 0;
+    for (int i = 0; i < n; i++) chunks += (rx_tensor_numel(tensors[i]) + CHUNK - 1) / CHUNK;
+    rx_nn_scratch partial;
+    RX_TRY(partial.alloc(chunks * (int64_t)sizeof(double), dev));
+    double *host = (double *)malloc(sizeof(double) * (size_t)(chunks > 0 ? chunks : 1));
+    int *owner = (int *)malloc(sizeof(int) * (size_t)(chunks > 0 ? chunks : 1));
+    if (!host || !owner) {
+        free(host);
+        free(owner);
+        return rx_fail(RX_ERR_NOMEM, "cuda global_norm: out of host memory for %lld partial sums", (long long)chunks);
+    }
+    int64_t next = 0; /* chunks of the launches so far, in tensor order */
+    rx_status s = multi_tensor(
+        n, tensors, [&](int i, opt_desc *d, int8_t *) { d->p = rx_cuda_ptr(tensors[i]); },
+        [&](const opt_pack &pk, int base) -> rx_status {
+            int64_t total = pk.chunk_start[pk.n];
+            sum_squares_kernel<<<(unsigned)total, OPT_THREADS, 0, ctx->stream>>>(pk, partial.as<double>() + next);
+            for (int i = base, slot = 0; i < n && i < base + MAX_TENSORS; i++) {
+                int64_t cnt = (rx_tensor_numel(tensors[i]) + CHUNK - 1) / CHUNK;
+                for (int64_t j = 0; j < cnt; j++) owner[next + pk.chunk_start[slot] + j] = i;
+                slot += cnt > 0;
+            }
+            next += total;
+            return RX_CUDA_LAUNCH_STATUS("global_norm");
+        });
+    if (s == RX_OK && chunks > 0)
+        s = RX_CUDA_STATUS(cudaMemcpyAsync(host, partial.ptr, (size_t)chunks * sizeof(double), cudaMemcpyDeviceToHost,
+                                           ctx->stream));
+    if (s == RX_OK) s = RX_CUDA_STATUS(cudaStreamSynchronize(ctx->stream));
+    if (s == RX_OK)
+        for (int64_t c = 0; c < chunks; c++) out[owner[c]] += host[c];
+    free(host);
+    free(owner);
+    return s;
+}
+
+__global__ void __launch_bounds__(OPT_THREADS) scale_kernel(const __grid_constant__ opt_pack pk, float sf, double sd)
+{
+    for_chunks(pk, [&](int i, int64_t e) {
+        int dt = pk.dtype[i];
+        if (dt == RX_F64)
+            ((double *)pk.t[i].p)[e] *= sd;
+        else
+            store_f(pk.t[i].p, dt, e, __fmul_rn(load_f(pk.t[i].p, dt, e), sf));
+    });
+}
+
+rx_status rx_cuda_scale(int n, rx_tensor *const *tensors, double s)
+{
+    if (n == 0) return RX_OK;
+    rx_cuda_ctx *ctx;
+    RX_TRY(rx_cuda_enter(rx_nn_device(tensors[0]), &ctx));
+    return multi_tensor(
+        n, tensors, [&](int i, opt_desc *d, int8_t *) { d->p = rx_cuda_ptr(tensors[i]); },
+        [&](const opt_pack &pk, int) -> rx_status {
+            scale_kernel<<<opt_blocks(pk, ctx), OPT_THREADS, 0, ctx->stream>>>(pk, (float)s, s);
+            return RX_CUDA_LAUNCH_STATUS("scale_");
+        });
+}

@@ -1,0 +1,1007 @@
+/* test_cuda_nn.c — every fused nn kernel and optimizer kernel of the CUDA backend against the CPU
+ * backend, forward and backward, on the GPU.
+ *
+ * Each op runs through the public API (so the ops layer's staging runs too) on CPU tensors and on
+ * GPU copies of them; backward passes get the same random upstream gradient on both devices.
+ * Inputs are fresh random tensors (N(0, 1) scaled, never zeros); before each op, freed CUDA cache
+ * blocks of the outputs' sizes are filled with 0xFF bytes (NaN in every float dtype), so an
+ * element a kernel forgets to write fails the comparison.
+ *
+ * Covers: col_sum (the bias gradient of linear, also on transposed inputs); embedding and its
+ * deterministic backward (repeated and hot ids, padding_idx, i32/i64 ids, a weight with a row
+ * stride, bitwise equal to the CPU and between runs); rmsnorm and layernorm (warp, 128- and
+ * 512-thread rows, unaligned rows, leading dims, NULL weight/bias, rows far from zero); rope tables
+ * (i32/i64 positions, f32/f64 frequencies, batched positions) and rope on transposed views;
+ * attention (tensor-core path: bf16 and f16, head dims 64 and 128, GQA, causal with T != S, key
+ * padding, additive masks broadcast over batch or heads, dropout, transposed q/k/v, multi-tile
+ * sequences, the benchmark's shape; generic path: f32, f64, head dim 48 and 16; rows without keys
+ * give zeros and zero gradients); swiglu; dropout (identical masks on both devices, exactly);
+ * cross-entropy (ignore_index, weights, i32/i64 targets, a 8192 x 49152 bf16 vocabulary);
+ * bce_with_logits and mse; AdamW (f32, f64, f16, bf16 mixed in one call, 0-d and empty tensors,
+ * more tensors than one launch takes), AdamW with f32 master weights, SGD (momentum, dampening,
+ * nesterov, f32 and bf16 buffers), the global norm and scale_; and a tiny transformer (embedding,
+ * rmsnorm, linear, rope, GQA causal attention, swiglu, cross-entropy) trained 10 AdamW steps in
+ * f32 on both devices, whose loss curves must agree within 1e-4.
+ *
+ * Bounds. Elementwise: |cuda - cpu| <= rtol |cpu| + atol max|cpu| (max over the tensor, so atol
+ * covers results that cancel); normwise: ||cuda - cpu|| / ||cpu|| <= nrel. NaN matches only NaN.
+ * - exact (0): embedding and its backward (both add in double in increasing n, one rounding),
+ *   dropout, rope tables in f32 for f32 frequencies (one ulp allowed: CUDA's and glibc's double
+ *   cos differ in the last bit), AdamW/SGD/scale_ (explicitly rounded f32 operations in the CPU's
+ *   order; f64 likewise) and AdamW with master weights.
+ * - f32 (f64): rtol 1e-5 (1e-12), atol 1e-6 (1e-13) for norms, rope, swiglu, losses, col_sum
+ *   (f32 sums in another order); attention f32 nrel 1e-5, elementwise 1e-4/1e-5 (f64 1e-12).
+ * - f16/bf16 elementwise ops: one or two ulps of the dtype (2^-10 / 2^-7 relative): both devices
+ *   compute in f32 and round once, but the f32 values differ in the last bits.
+ * - bf16 (f16) attention: nrel 1e-2 (3e-3): the tensor cores multiply probabilities rounded to
+ *   bf16 (f16) where the CPU keeps f32; METHOD.md's range for bf16 operands is 1e-3..1e-2.
+ * - global norm: 1e-12 relative (double sums in another order).
+ *
+ * Skips (exit 77, "skipped: no CUDA device") when rx_cuda_available() is 0. Environment:
+ * RECX_GPU_TEST_QUICK=1 shrinks the large shapes (for compute-sanitizer runs);
+ * RECX_GPU_TEST_ONLY=test_norms,test_rope runs only the named test functions;
+ * RECX_GPU_TEST_VERBOSE=1 prints each case before it runs.
+ */
+#include "check.h"
+#include "core/core.h"
+#include "autograd/autograd.h"
+#include "cuda/cuda_kernels.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const rx_device GPU = {RX_CUDA, 0};
+static bool quick, verbose;
+static const char *only; /* RECX_GPU_TEST_ONLY */
+static rx_generator *gen; /* inputs */
+
+/* ---- small helpers ------------------------------------------------------------------------ */
+
+static char what_buf[512];
+static const char *what(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static const char *what(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what_buf, sizeof what_buf, fmt, ap);
+    va_end(ap);
+    return what_buf;
+}
+
+#define OKS(expr) ok_(__FILE__, __LINE__, #expr, (expr))
+static bool ok_(const char *file, int line, const char *expr, rx_status s)
+{
+    if (s == RX_OK) return true;
+    check_fail(file, line, "%s -> %s: %s", expr, rx_status_name(s), rx_last_error());
+    return false;
+}
+
+static void rel(int n, ...)
+{
+    va_list ap;
+    va_start(ap, n);
+    for (int i = 0; i < n; i++) rx_tensor_release(va_arg(ap, rx_tensor *));
+    va_end(ap);
+}
+
+static rx_tensor *to_dev(rx_tensor *t, rx_device d)
+{
+    rx_tensor *o = NULL;
+    if (t && rx_to_device(t, d, &o) != RX_OK)
+        check_fail(__FILE__, __LINE__, "to %s: %s", d.type == RX_CPU ? "cpu" : "cuda", rx_last_error());
+    return o;
+}
+
+/* Fills freed CUDA cache blocks of nbytes with 0xFF (twice: both land at the head of their size
+ * class's free list, where the next allocations of that class come from). */
+static void poison(int64_t nbytes)
+{
+    rx_tensor *t[2] = {NULL, NULL};
+    for (int i = 0; i < 2; i++)
+        if (rx_empty(1, &nbytes, RX_U8, GPU, &t[i]) == RX_OK) rx_fill_(t[i], 255);
+    rel(2, t[0], t[1]);
+}
+static void poison_like(const rx_tensor *t) { poison(rx_tensor_numel(t) * rx_dtype_size(rx_tensor_dtype(t))); }
+
+/* A fresh CPU tensor: scale * N(0, 1) + shift, rounded to dt. */
+static rx_tensor *rnd(int ndim, const int64_t *shape, rx_dtype dt, double scale, double shift)
+{
+    rx_tensor *x = NULL, *y = NULL, *z = NULL, *o = NULL;
+    OKS(rx_randn(ndim, shape, RX_F64, rx_cpu(), gen, &x));
+    OKS(rx_binary_scalar(RX_MUL, x, scale, 0, &y));
+    OKS(rx_binary_scalar(RX_ADD, y, shift, 0, &z));
+    OKS(rx_to_dtype(z, dt, &o));
+    rel(3, x, y, z);
+    return o;
+}
+
+static rx_tensor *randint_cpu(int64_t lo, int64_t hi, int ndim, const int64_t *shape, rx_dtype dt)
+{
+    rx_tensor *x = NULL;
+    OKS(rx_randint(lo, hi, ndim, shape, dt, rx_cpu(), gen, &x));
+    return x;
+}
+
+static rx_tensor *transposed(rx_tensor *t, int a, int b) /* takes t */
+{
+    rx_tensor *o = NULL;
+    OKS(rx_transpose(t, a, b, &o));
+    rx_tensor_release(t);
+    return o;
+}
+
+static rx_tensor *contig(rx_tensor *t) /* takes t */
+{
+    rx_tensor *o = NULL;
+    OKS(rx_contiguous(t, &o));
+    rx_tensor_release(t);
+    return o;
+}
+
+/* A leaf copy of cpu tensor c on device d that requires grad (when grad). */
+static rx_tensor *leaf(rx_tensor *c, rx_device d, bool grad)
+{
+    rx_tensor *o = NULL, *det = NULL;
+    if (d.type == RX_CPU) {
+        OKS(rx_clone(c, &o));
+    } else {
+        o = to_dev(c, d);
+    }
+    if (!o) return NULL;
+    /* a leaf: no graph, and a layout of its own like c's (clone keeps strides only when dense) */
+    OKS(rx_detach(o, &det));
+    rx_tensor_release(o);
+    if (grad) OKS(rx_set_requires_grad(det, 1));
+    return det;
+}
+
+static void backward_with(rx_tensor *out, rx_tensor *gout_cpu)
+{
+    rx_tensor *g = gout_cpu ? to_dev(gout_cpu, rx_tensor_device(out)) : NULL;
+    OKS(rx_backward(out, g, 0));
+    rx_tensor_release(g);
+}
+
+/* Announces a case on stdout when RECX_GPU_TEST_VERBOSE is set (to place a crash). */
+static void announce(const char *desc)
+{
+    if (!verbose) return;
+    printf("  case: %s\n", desc);
+    fflush(stdout);
+}
+
+/* ---- comparison ---------------------------------------------------------------------------- */
+
+typedef struct tol {
+    double rtol, atol, nrel; /* nrel 0: no normwise bound */
+} tol;
+
+static const tol EXACT = {0, 0, 0};
+
+static tol tol_elem(rx_dtype dt)
+{
+    switch (dt) {
+    case RX_F64: return (tol){1e-12, 1e-13, 0};
+    case RX_F32: return (tol){1e-5, 1e-6, 0};
+    case RX_F16: return (tol){2.0 / 1024, 1e-3, 0};
+    default: return (tol){2.0 / 128, 1e-2, 0};
+    }
+}
+
+/* Streams through two tensors of one shape (any device, any float/int dtype). */
+#define CMP(desc, g, c, t) cmp_(__FILE__, __LINE__, (desc), (g), (c), (t))
+static void cmp_(const char *file, int line, const char *desc, rx_tensor *g, rx_tensor *c, tol t)
+{
+    if (!g || !c) {
+        check_fail(file, line, "%s: missing result (cuda %s, cpu %s): %s", desc, g ? "ok" : "NULL", c ? "ok" : "NULL",
+                   rx_last_error());
+        return;
+    }
+    if (rx_tensor_ndim(g) != rx_tensor_ndim(c) ||
+        memcmp(rx_tensor_shape_ptr(g), rx_tensor_shape_ptr(c), sizeof(int64_t) * (size_t)rx_tensor_ndim(g)) != 0 ||
+        rx_tensor_dtype(g) != rx_tensor_dtype(c)) {
+        check_fail(file, line, "%s: cuda and cpu results differ in shape or dtype (%s vs %s)", desc,
+                   rx_dtype_name(rx_tensor_dtype(g)), rx_dtype_name(rx_tensor_dtype(c)));
+        return;
+    }
+    rx_tensor *gh = to_dev(g, rx_cpu()), *gc = NULL, *cc = NULL;
+    if (!gh || rx_contiguous(gh, &gc) != RX_OK || rx_contiguous(c, &cc) != RX_OK) {
+        check_fail(file, line, "%s: could not read the results back: %s", desc, rx_last_error());
+        rel(3, gh, gc, cc);
+        return;
+    }
+    int64_t n = rx_tensor_numel(cc), es = rx_dtype_size(rx_tensor_dtype(cc));
+    rx_dtype dt = rx_tensor_dtype(cc);
+    const char *gp = rx_tensor_data_ptr(gc), *cp = rx_tensor_data_ptr(cc);
+    double amax = 0, se = 0, ref2 = 0;
+    bool nan_mismatch = false;
+    for (int64_t i = 0; i < n; i++) {
+        double a = rx_load_double(gp + i * es, dt), b = rx_load_double(cp + i * es, dt);
+        if (isfinite(b)) {
+            amax = fabs(b) > amax ? fabs(b) : amax;
+            ref2 += b * b;
+        }
+        if (isfinite(a) && isfinite(b)) se += (a - b) * (a - b);
+        nan_mismatch |= isnan(a) != isnan(b);
+    }
+    int64_t bad = 0, worst = -1;
+    double worst_ratio = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double a = rx_load_double(gp + i * es, dt), b = rx_load_double(cp + i * es, dt);
+        if ((isnan(a) && isnan(b)) || a == b) continue;
+        double err = fabs(a - b), bound = t.rtol * fabs(b) + t.atol * amax;
+        if (err <= bound) continue;
+        double ratio = bound > 0 ? err / bound : INFINITY;
+        if (bad++ == 0 || !(ratio <= worst_ratio)) worst = i, worst_ratio = ratio;
+    }
+    char worst_s[160] = "";
+    if (bad)
+        snprintf(worst_s, sizeof worst_s, "; worst [%lld]: cuda %.9g, cpu %.9g", (long long)worst,
+                 rx_load_double(gp + worst * es, dt), rx_load_double(cp + worst * es, dt));
+    double nr = ref2 > 0 ? sqrt(se / ref2) : sqrt(se);
+    if (t.nrel > 0 && (nr > t.nrel || nan_mismatch || bad))
+        check_fail(file, line, "%s: normwise error %.3g (bound %g)%s; %lld of %lld elements past the elementwise "
+                   "bound (rtol %g, atol %g x max|cpu| %.3g)%s",
+                   desc, nr, t.nrel, nan_mismatch ? ", NaN where the CPU has none or the reverse" : "", (long long)bad,
+                   (long long)n, t.rtol, t.atol, amax, worst_s);
+    else if (t.nrel <= 0 && bad)
+        check_fail(file, line, "%s: %lld of %lld elements outside the bound (rtol %g, atol %g x max|cpu| %.3g)%s", desc,
+                   (long long)bad, (long long)n, t.rtol, t.atol, amax, worst_s);
+    rel(3, gh, gc, cc);
+}
+
+/* The gradient of leaf t (borrowed), with a failure when missing. */
+static rx_tensor *grad(rx_tensor *t, const char *name)
+{
+    rx_tensor *g = t ? rx_grad(t) : NULL;
+    if (!g) check_fail(__FILE__, __LINE__, "%s has no gradient", name);
+    return g;
+}
+
+/* ---- col_sum (linear's bias gradient) ----------------------------------------------------- */
+
+static void test_col_sum(void)
+{
+    const rx_dtype dts[] = {RX_F32, RX_F64, RX_BF16};
+    const int64_t shapes[][3] = {{1, 1, 1}, {3, 37, 129}, {2, 2500, 64}, {1, 300, 1000}};
+    for (int di = 0; di < 3; di++)
+        for (int si = 0; si < 4; si++) {
+            rx_dtype dt = dts[di];
+            const int64_t *sh = shapes[si];
+            int64_t xs[3] = {sh[0], sh[1], 24}, ws[2] = {sh[2], 24};
+            rx_tensor *x = rnd(3, xs, dt, 1, 0), *w = rnd(2, ws, dt, 0.2, 0), *b = rnd(1, &sh[2], dt, 1, 0);
+            rx_tensor *gout = rnd(3, sh, dt, 1, 0.3);
+            if (si == 3) gout = transposed(contig(transposed(gout, 1, 2)), 1, 2); /* a transposed upstream grad */
+            rx_tensor *xc = leaf(x, rx_cpu(), false), *wc = leaf(w, rx_cpu(), false), *bc = leaf(b, rx_cpu(), true);
+            rx_tensor *xg = leaf(x, GPU, false), *wg = leaf(w, GPU, false), *bg = leaf(b, GPU, true);
+            rx_tensor *yc = NULL, *yg = NULL;
+            OKS(rx_linear(xc, wc, bc, &yc));
+            OKS(rx_linear(xg, wg, bg, &yg));
+            backward_with(yc, gout);
+            poison_like(b);
+            backward_with(yg, gout);
+            tol t = tol_elem(dt);
+            if (dt == RX_BF16) t.rtol = 1.0 / 128; /* double sums on both sides, one rounding: one ulp */
+            CMP(what("col_sum %s %lldx%lld", rx_dtype_name(dt), (long long)(sh[0] * sh[1]), (long long)sh[2]),
+                grad(bg, "bias"), grad(bc, "bias"), t);
+            rel(12, x, w, b, gout, xc, wc, bc, xg, wg, bg, yc, yg);
+        }
+}
+
+/* ---- embedding ------------------------------------------------------------------------------ */
+
+static void embedding_case(int64_t v, int64_t c, int64_t n, rx_dtype dt, rx_dtype idt, int64_t padding, int64_t hot,
+                           bool strided)
+{
+    int64_t ws[2] = {v, strided ? c + 8 : c}, ns[2] = {n / 4, 4};
+    rx_tensor *w = rnd(2, ws, dt, 1, 0);
+    if (strided) { /* row stride c + 8, unit stride on C */
+        rx_tensor *nw = NULL;
+        OKS(rx_narrow(w, 1, 3, c, &nw));
+        rel(1, w);
+        w = nw;
+    }
+    rx_tensor *ids = randint_cpu(0, v, 2, ns, idt);
+    for (int64_t i = 0; i < hot; i++) { /* one id repeated many times: a long segment */
+        int64_t idx[2] = {(i * 7) % (n / 4), (i * 3) % 4};
+        rx_tensor_set(ids, idx, (double)(v / 2));
+    }
+    if (padding >= 0)
+        for (int64_t i = 0; i < n / 8; i++) {
+            int64_t idx[2] = {(i * 5) % (n / 4), (i * 11) % 4};
+            rx_tensor_set(ids, idx, (double)padding);
+        }
+    int64_t gs[3] = {n / 4, 4, c};
+    rx_tensor *gout = rnd(3, gs, dt, 1, 0);
+    rx_tensor *wc = leaf(w, rx_cpu(), true), *wg = leaf(w, GPU, true), *idg = to_dev(ids, GPU);
+    rx_tensor *oc = NULL, *og = NULL;
+    const char *d = what("embedding V%lld C%lld N%lld %s %s pad %lld hot %lld%s", (long long)v, (long long)c, (long long)n,
+                         rx_dtype_name(dt), rx_dtype_name(idt), (long long)padding, (long long)hot,
+                         strided ? " strided" : "");
+    char desc[256];
+    snprintf(desc, sizeof desc, "%s", d);
+    announce(desc);
+    OKS(rx_embedding(wc, ids, padding, &oc));
+    poison(n * c * rx_dtype_size(dt));
+    OKS(rx_embedding(wg, idg, padding, &og));
+    CMP(what("%s forward", desc), og, oc, EXACT);
+    backward_with(oc, gout);
+    poison(v * c * rx_dtype_size(dt));
+    backward_with(og, gout);
+    CMP(what("%s backward", desc), grad(wg, "weight"), grad(wc, "weight"), EXACT);
+    /* a second run gives the same bits */
+    rx_tensor *wg2 = leaf(w, GPU, true), *og2 = NULL;
+    OKS(rx_embedding(wg2, idg, padding, &og2));
+    poison(v * c * rx_dtype_size(dt));
+    backward_with(og2, gout);
+    CMP(what("%s backward, second run", desc), grad(wg2, "weight"), grad(wg, "weight"), EXACT);
+    rel(10, w, ids, gout, wc, wg, idg, oc, og, wg2, og2);
+}
+
+static void test_embedding(void)
+{
+    embedding_case(50, 24, 1000, RX_F32, RX_I64, -1, 0, false);
+    embedding_case(50, 24, 1000, RX_F32, RX_I32, 7, 0, true);
+    embedding_case(1000, 64, 4096, RX_BF16, RX_I64, 0, 300, false);
+    embedding_case(997, 33, 512, RX_F64, RX_I32, -1, 0, false);
+    embedding_case(1, 8, 64, RX_F16, RX_I64, -1, 0, false);
+    if (!quick) embedding_case(32000, 256, 8192, RX_F32, RX_I64, 2, 3000, false);
+}
+
+/* ---- normalisation ----------------------------------------------------------------------- */
+
+static void norm_case(bool layer, int64_t m, int64_t c, rx_dtype dt, bool with_w, bool with_b, double shift,
+                      bool transposed_x)
+{
+    int64_t xs[3] = {2, m / 2, c};
+    rx_tensor *x = rnd(3, xs, dt, 1.5, shift);
+    if (transposed_x) x = transposed(contig(transposed(x, 0, 1)), 0, 1);
+    rx_tensor *w = with_w ? rnd(1, &c, dt, 0.5, 1) : NULL, *b = with_b ? rnd(1, &c, dt, 0.5, 0) : NULL;
+    rx_tensor *gout = rnd(3, xs, dt, 1, 0);
+    rx_tensor *xc = leaf(x, rx_cpu(), true), *wc = w ? leaf(w, rx_cpu(), true) : NULL, *bc = b ? leaf(b, rx_cpu(), true) : NULL;
+    rx_tensor *xg = leaf(x, GPU, true), *wg = w ? leaf(w, GPU, true) : NULL, *bg = b ? leaf(b, GPU, true) : NULL;
+    rx_tensor *yc = NULL, *yg = NULL;
+    double eps = layer ? 1e-5 : 1e-6;
+    char desc[160];
+    snprintf(desc, sizeof desc, "%s (%lld, %lld) %s%s%s shift %g%s", layer ? "layernorm" : "rmsnorm", (long long)m,
+             (long long)c, rx_dtype_name(dt), with_w ? " w" : "", with_b ? " b" : "", shift, transposed_x ? " strided" : "");
+    announce(desc);
+    if (layer) {
+        OKS(rx_layernorm(xc, wc, bc, eps, &yc));
+        poison_like(x);
+        OKS(rx_layernorm(xg, wg, bg, eps, &yg));
+    } else {
+        OKS(rx_rmsnorm(xc, wc, eps, &yc));
+        poison_like(x);
+        OKS(rx_rmsnorm(xg, wg, eps, &yg));
+    }
+    tol t = tol_elem(dt);
+    CMP(what("%s forward", desc), yg, yc, t);
+    backward_with(yc, gout);
+    poison_like(x);
+    backward_with(yg, gout);
+    CMP(what("%s dx", desc), grad(xg, "x"), grad(xc, "x"), t);
+    if (w) CMP(what("%s dw", desc), grad(wg, "w"), grad(wc, "w"), t);
+    if (b) CMP(what("%s db", desc), grad(bg, "b"), grad(bc, "b"), t);
+    rel(12, x, w, b, gout, xc, wc, bc, xg, wg, bg, yc, yg);
+}
+
+static void test_norms(void)
+{
+    const int64_t shapes[][2] = {{8, 64}, {66, 1000}, {10, 1001}, {64, 4096}, {16, 8192}, {4, 20000}};
+    for (int layer = 0; layer < 2; layer++)
+        for (int si = 0; si < 6; si++) {
+            norm_case(layer, shapes[si][0], shapes[si][1], RX_F32, true, layer, 0, si == 1);
+            norm_case(layer, shapes[si][0], shapes[si][1], RX_BF16, true, layer, 0, false);
+        }
+    norm_case(true, 40, 300, RX_F32, false, false, 20, false); /* no weight or bias, rows far from zero */
+    norm_case(true, 40, 300, RX_F64, true, true, 3, false);
+    norm_case(false, 40, 300, RX_F64, true, false, 0, false);
+    norm_case(false, 40, 300, RX_F16, true, false, 0, false);
+    if (!quick) norm_case(false, 8192, 4096, RX_BF16, true, false, 0, false); /* the benchmark's shape */
+}
+
+/* ---- rotary embeddings -------------------------------------------------------------------- */
+
+static void test_rope(void)
+{
+    /* tables */
+    for (int f64 = 0; f64 < 2; f64++)
+        for (int batched = 0; batched < 2; batched++) {
+            int64_t d = 64, t = 300, ps[2] = {3, t};
+            rx_tensor *pos = randint_cpu(0, 100000, batched ? 2 : 1, batched ? ps : &t, batched ? RX_I32 : RX_I64);
+            rx_tensor *invf = NULL, *inv = NULL;
+            OKS(rx_rope_inv_freq(d, 10000.0, &invf));
+            OKS(rx_to_dtype(invf, f64 ? RX_F64 : RX_F32, &inv));
+            rx_tensor *posg = to_dev(pos, GPU), *invg = to_dev(inv, GPU);
+            const rx_dtype tdts[] = {RX_F32, RX_BF16, RX_F64};
+            for (int k = 0; k < 3; k++) {
+                rx_tensor *cc = NULL, *sc = NULL, *cg = NULL, *sg = NULL;
+                OKS(rx_rope_tables(pos, inv, tdts[k], &cc, &sc));
+                poison(3 * t * d * 8);
+                OKS(rx_rope_tables(posg, invg, tdts[k], &cg, &sg));
+                tol one_ulp = {tdts[k] == RX_F64 ? 1e-15 : tdts[k] == RX_F32 ? 1.2e-7 : 1.0 / 128, 1e-15, 0};
+                CMP(what("rope_tables cos %s freq %s%s", rx_dtype_name(tdts[k]), f64 ? "f64" : "f32", batched ? " batched" : ""),
+                    cg, cc, one_ulp);
+                CMP("rope_tables sin", sg, sc, one_ulp);
+                rel(4, cc, sc, cg, sg);
+            }
+            rel(5, pos, invf, inv, posg, invg);
+        }
+    /* the rotation on a (B, T, H, D) tensor viewed as (B, H, T, D), tables shared or per batch */
+    const rx_dtype dts[] = {RX_F32, RX_BF16, RX_F64};
+    for (int k = 0; k < 3; k++)
+        for (int per_batch = 0; per_batch < 2; per_batch++) {
+            int64_t b = 3, h = 5, t = 37, d = 32, xs[4] = {b, t, h, d}, ts[3] = {b, t, d};
+            rx_tensor *x = transposed(rnd(4, xs, dts[k], 1, 0), 1, 2);
+            int tnd = per_batch ? 3 : 2; /* (B, T, D) or shared (T, D) */
+            rx_tensor *cs = rnd(tnd, ts + 3 - tnd, dts[k], 1, 0), *sn = rnd(tnd, ts + 3 - tnd, dts[k], 1, 0);
+            int64_t os[4] = {b, h, t, d};
+            rx_tensor *gout = rnd(4, os, dts[k], 1, 0);
+            rx_tensor *xc = leaf(x, rx_cpu(), true), *xg = to_dev(x, GPU); /* the GPU copy keeps the transposed view */
+            OKS(rx_set_requires_grad(xg, 1));
+            rx_tensor *csg = to_dev(cs, GPU), *sng = to_dev(sn, GPU), *yc = NULL, *yg = NULL;
+            OKS(rx_rope(xc, cs, sn, &yc));
+            poison_like(x);
+            OKS(rx_rope(xg, csg, sng, &yg));
+            tol t1 = tol_elem(dts[k]);
+            CMP(what("rope %s%s", rx_dtype_name(dts[k]), per_batch ? " per-batch tables" : ""), yg, yc, t1);
+            backward_with(yc, gout);
+            poison_like(x);
+            backward_with(yg, gout);
+            CMP(what("rope backward %s", rx_dtype_name(dts[k])), grad(xg, "x"), grad(xc, "x"), t1);
+            rel(10, x, cs, sn, gout, xc, xg, csg, sng, yc, yg);
+        }
+}
+
+/* ---- attention ------------------------------------------------------------------------------ */
+
+typedef struct attn_cfg {
+    int64_t b, h, g, t, s, d;
+    rx_dtype dt;
+    int causal;
+    bool key_padding, empty_batch; /* empty_batch: batch 0 sees no key */
+    int mask;                      /* 0 none, 1 (1, H, T, S), 2 (B, 1, T, S) */
+    double p;
+    bool transposed; /* q, k, v as (B, T, H, D) buffers viewed as (B, H, T, D) */
+} attn_cfg;
+
+static tol attn_tol(rx_dtype dt)
+{
+    switch (dt) {
+    case RX_F64: return (tol){1e-12, 1e-12, 1e-12};
+    case RX_F32: return (tol){1e-4, 1e-5, 1e-5};
+    case RX_F16: return (tol){0.1, 0.03, 3e-3};
+    default: return (tol){0.2, 0.06, 1e-2};
+    }
+}
+
+static rx_tensor *attn_operand(int64_t b, int64_t h, int64_t t, int64_t d, rx_dtype dt, bool tr)
+{
+    if (!tr) return rnd(4, (int64_t[]){b, h, t, d}, dt, 1, 0);
+    return transposed(rnd(4, (int64_t[]){b, t, h, d}, dt, 1, 0), 1, 2);
+}
+
+static void attention_case(attn_cfg c)
+{
+    char desc[200];
+    snprintf(desc, sizeof desc, "attention B%lld H%lld G%lld T%lld S%lld D%lld %s%s%s%s mask%d p%g%s", (long long)c.b,
+             (long long)c.h, (long long)c.g, (long long)c.t, (long long)c.s, (long long)c.d, rx_dtype_name(c.dt),
+             c.causal ? " causal" : "", c.key_padding ? " padding" : "", c.empty_batch ? " empty-batch" : "", c.mask, c.p,
+             c.transposed ? " transposed" : "");
+    announce(desc);
+    rx_tensor *q = attn_operand(c.b, c.h, c.t, c.d, c.dt, c.transposed);
+    rx_tensor *k = attn_operand(c.b, c.g, c.s, c.d, c.dt, c.transposed);
+    rx_tensor *v = attn_operand(c.b, c.g, c.s, c.d, c.dt, c.transposed);
+    rx_tensor *gout = rnd(4, (int64_t[]){c.b, c.h, c.t, c.d}, c.dt, 1, 0);
+    rx_tensor *kp = NULL, *mask = NULL;
+    if (c.key_padding || c.empty_batch) {
+        rx_tensor *u = NULL;
+        OKS(rx_rand(2, (int64_t[]){c.b, c.s}, RX_F32, rx_cpu(), gen, &u));
+        OKS(rx_binary_scalar(RX_GT, u, c.key_padding ? 0.25 : -1.0, 0, &kp));
+        rel(1, u);
+        if (c.empty_batch)
+            for (int64_t s = 0; s < c.s; s++) rx_tensor_set(kp, (int64_t[]){0, s}, 0.0);
+    }
+    if (c.mask) {
+        int64_t ms[4] = {c.mask == 2 ? c.b : 1, c.mask == 1 ? c.h : 1, c.t, c.s};
+        mask = rnd(4, ms, c.dt, 2, 0);
+    }
+    rx_generator *gc = rx_generator_new(1234), *gg = rx_generator_new(1234);
+    rx_attention_opts oc = {.causal = c.causal, .key_padding = kp, .additive_mask = mask, .dropout_p = c.p, .generator = gc};
+    rx_tensor *kpg = to_dev(kp, GPU), *maskg = to_dev(mask, GPU);
+    rx_attention_opts og = {.causal = c.causal, .key_padding = kpg, .additive_mask = maskg, .dropout_p = c.p, .generator = gg};
+    rx_tensor *qc = leaf(q, rx_cpu(), true), *kc = leaf(k, rx_cpu(), true), *vc = leaf(v, rx_cpu(), true);
+    rx_tensor *qg = to_dev(q, GPU), *kg = to_dev(k, GPU), *vg = to_dev(v, GPU); /* keep the transposed layouts */
+    OKS(rx_set_requires_grad(qg, 1));
+    OKS(rx_set_requires_grad(kg, 1));
+    OKS(rx_set_requires_grad(vg, 1));
+    rx_tensor *yc = NULL, *yg = NULL;
+    OKS(rx_attention(qc, kc, vc, &oc, &yc));
+    poison_like(gout);
+    OKS(rx_attention(qg, kg, vg, &og, &yg));
+    tol t = attn_tol(c.dt);
+    CMP(what("%s forward", desc), yg, yc, t);
+    backward_with(yc, gout);
+    poison_like(q);
+    poison_like(k);
+    backward_with(yg, gout);
+    CMP(what("%s dq", desc), grad(qg, "q"), grad(qc, "q"), t);
+    CMP(what("%s dk", desc), grad(kg, "k"), grad(kc, "k"), t);
+    CMP(what("%s dv", desc), grad(vg, "v"), grad(vc, "v"), t);
+    if (c.empty_batch && yg && rx_grad(qg)) { /* batch 0 sees no key: zeros, and zero gradients, never NaN */
+        rx_tensor *y0 = NULL, *dq0 = NULL, *yh = NULL, *dqh = NULL;
+        OKS(rx_select(yg, 0, 0, &y0));
+        OKS(rx_select(rx_grad(qg), 0, 0, &dq0));
+        yh = to_dev(y0, rx_cpu()), dqh = to_dev(dq0, rx_cpu());
+        double *a = t_values(yh), *bq = t_values(dqh);
+        bool zero = true;
+        for (int64_t i = 0; i < rx_tensor_numel(yh); i++) zero &= a[i] == 0.0 && bq[i] == 0.0;
+        CHECK(zero);
+        free(a), free(bq);
+        rel(4, y0, dq0, yh, dqh);
+    }
+    rel(16, q, k, v, gout, kp, mask, kpg, maskg, qc, kc, vc, qg, kg, vg, yc, yg);
+    rx_generator_free(gc);
+    rx_generator_free(gg);
+}
+
+static void test_attention(void)
+{
+    /* tensor-core path */
+    attention_case((attn_cfg){2, 8, 2, 128, 128, 64, RX_BF16, 1, false, false, 0, 0, false});
+    attention_case((attn_cfg){2, 4, 4, 100, 160, 64, RX_BF16, 1, false, false, 0, 0, true});
+    attention_case((attn_cfg){2, 4, 2, 160, 100, 64, RX_BF16, 1, false, false, 0, 0, false}); /* rows without keys */
+    attention_case((attn_cfg){2, 4, 1, 77, 131, 128, RX_BF16, 0, true, false, 1, 0, true});
+    attention_case((attn_cfg){3, 2, 2, 65, 64, 128, RX_F16, 0, false, true, 2, 0, false});
+    attention_case((attn_cfg){2, 6, 3, 96, 96, 64, RX_F16, 1, true, false, 0, 0.2, false});
+    attention_case((attn_cfg){1, 2, 1, 70, 90, 128, RX_BF16, 1, false, false, 1, 0.1, true});
+    if (!quick) {
+        attention_case((attn_cfg){2, 8, 2, 1024, 1024, 128, RX_BF16, 1, false, false, 0, 0, false});
+        attention_case((attn_cfg){16, 9, 3, 512, 512, 64, RX_BF16, 1, false, false, 0, 0, false}); /* the benchmark */
+    }
+    /* generic path */
+    attention_case((attn_cfg){2, 4, 2, 33, 33, 16, RX_F32, 1, false, false, 0, 0, false});
+    attention_case((attn_cfg){2, 4, 4, 17, 40, 16, RX_F32, 0, true, false, 1, 0, true});
+    attention_case((attn_cfg){2, 4, 2, 40, 17, 64, RX_F32, 1, false, true, 2, 0.15, false});
+    attention_case((attn_cfg){1, 3, 1, 50, 70, 48, RX_BF16, 1, true, false, 0, 0, true});
+    attention_case((attn_cfg){2, 2, 1, 9, 12, 20, RX_F64, 1, true, false, 1, 0.3, false});
+    attention_case((attn_cfg){1, 2, 2, 130, 130, 64, RX_F32, 1, false, false, 0, 0, false});
+}
+
+/* ---- swiglu and dropout ------------------------------------------------------------------ */
+
+static void test_swiglu_dropout(void)
+{
+    const rx_dtype dts[] = {RX_F32, RX_BF16, RX_F16, RX_F64};
+    int64_t n = quick ? 10001 : 3000001;
+    for (int k = 0; k < 4; k++) {
+        rx_dtype dt = dts[k];
+        for (int unaligned = 0; unaligned < 2; unaligned++) {
+            int64_t m = n + unaligned;
+            rx_tensor *a = rnd(1, &m, dt, 3, 0), *u = rnd(1, &m, dt, 1, 0), *gout = NULL;
+            if (unaligned) { /* views starting one element in: not 16-byte aligned */
+                rx_tensor *a1 = NULL, *u1 = NULL;
+                OKS(rx_narrow(a, 0, 1, n, &a1));
+                OKS(rx_narrow(u, 0, 1, n, &u1));
+                rel(2, a, u);
+                a = a1, u = u1;
+            }
+            gout = rnd(1, &n, dt, 1, 0);
+            rx_tensor *ac = leaf(a, rx_cpu(), true), *uc = leaf(u, rx_cpu(), true);
+            rx_tensor *ag = leaf(a, GPU, true), *ug = leaf(u, GPU, true), *yc = NULL, *yg = NULL;
+            OKS(rx_swiglu(ac, uc, &yc));
+            poison_like(gout);
+            OKS(rx_swiglu(ag, ug, &yg));
+            tol t = tol_elem(dt);
+            CMP(what("swiglu %s%s", rx_dtype_name(dt), unaligned ? " unaligned" : ""), yg, yc, t);
+            backward_with(yc, gout);
+            poison_like(gout);
+            backward_with(yg, gout);
+            CMP(what("swiglu dgate %s", rx_dtype_name(dt)), grad(ag, "gate"), grad(ac, "gate"), t);
+            CMP(what("swiglu dup %s", rx_dtype_name(dt)), grad(ug, "up"), grad(uc, "up"), t);
+            /* dropout: the same Philox counters on both devices give the same mask, exactly */
+            rx_generator *gc = rx_generator_new(99), *gg = rx_generator_new(99);
+            rx_tensor *xc = leaf(a, rx_cpu(), true), *xg = leaf(a, GPU, true), *dc = NULL, *dg = NULL;
+            OKS(rx_dropout(xc, 0.3, 1, gc, &dc));
+            poison_like(gout);
+            OKS(rx_dropout(xg, 0.3, 1, gg, &dg));
+            CMP(what("dropout %s", rx_dtype_name(dt)), dg, dc, EXACT);
+            backward_with(dc, gout);
+            poison_like(gout);
+            backward_with(dg, gout);
+            CMP(what("dropout backward %s", rx_dtype_name(dt)), grad(xg, "x"), grad(xc, "x"), EXACT);
+            rx_generator_free(gc);
+            rx_generator_free(gg);
+            rel(13, a, u, gout, ac, uc, ag, ug, yc, yg, xc, xg, dc, dg);
+        }
+    }
+}
+
+/* ---- losses -------------------------------------------------------------------------------- */
+
+static void ce_case(int64_t n, int64_t v, rx_dtype dt, rx_dtype tdt, bool weights, bool ignore, bool gpu_inputs)
+{
+    char desc[160];
+    snprintf(desc, sizeof desc, "cross_entropy (%lld, %lld) %s %s%s%s", (long long)n, (long long)v, rx_dtype_name(dt),
+             rx_dtype_name(tdt), weights ? " weights" : "", ignore ? " ignore" : "");
+    announce(desc);
+    rx_tensor *x = NULL;
+    if (gpu_inputs) { /* the large case: drawn on the GPU (no f64 staging copy of 400M values) */
+        rx_tensor *xg0 = NULL, *xs = NULL;
+        OKS(rx_randn(2, (int64_t[]){n, v}, dt, GPU, gen, &xg0));
+        OKS(rx_binary_scalar(RX_MUL, xg0, 3.0, 0, &xs));
+        x = to_dev(xs, rx_cpu());
+        rel(2, xg0, xs);
+    } else {
+        x = rnd(2, (int64_t[]){n, v}, dt, 3, 0);
+    }
+    rx_tensor *tg = randint_cpu(0, v, 1, &n, tdt);
+    if (ignore)
+        for (int64_t i = 0; i < n; i += 3) rx_tensor_set(tg, &i, -100);
+    rx_tensor *w = weights ? rnd(1, &n, dt, 0.3, 1) : NULL;
+    rx_tensor *xc = leaf(x, rx_cpu(), true), *xg = leaf(x, GPU, true), *tgg = to_dev(tg, GPU), *wg = to_dev(w, GPU);
+    rx_tensor *lc = NULL, *lg = NULL;
+    OKS(rx_cross_entropy(xc, tg, -100, w, &lc));
+    OKS(rx_cross_entropy(xg, tgg, -100, wg, &lg));
+    tol t = dt == RX_F64 ? (tol){1e-12, 0, 0} : (tol){1e-5, 0, 0};
+    CMP(what("%s loss", desc), lg, lc, t);
+    rx_tensor *g0 = rnd(0, NULL, rx_tensor_dtype(lc), 1, 0.5);
+    backward_with(lc, g0);
+    poison_like(x);
+    backward_with(lg, g0);
+    tol td = tol_elem(dt);
+    if (dt == RX_F32) td.atol = 1e-5; /* exp differs by ulps; relative to the row's largest probability */
+    CMP(what("%s dlogits", desc), grad(xg, "logits"), grad(xc, "logits"), td);
+    rel(11, x, tg, w, xc, xg, tgg, wg, lc, lg, g0, NULL);
+}
+
+static void pointwise_loss_case(bool bce, int64_t n, rx_dtype dt)
+{
+    rx_tensor *a = rnd(1, &n, dt, 2, 0), *b = bce ? NULL : rnd(1, &n, dt, 1, 0.5);
+    if (bce) {
+        rx_tensor *u = NULL;
+        OKS(rx_rand(1, &n, RX_F64, rx_cpu(), gen, &u));
+        OKS(rx_to_dtype(u, dt, &b));
+        rel(1, u);
+    }
+    rx_tensor *ac = leaf(a, rx_cpu(), true), *bc = leaf(b, rx_cpu(), true), *ag = leaf(a, GPU, true), *bg = leaf(b, GPU, true);
+    rx_tensor *lc = NULL, *lg = NULL;
+    if (bce) {
+        OKS(rx_bce_with_logits(ac, bc, &lc));
+        OKS(rx_bce_with_logits(ag, bg, &lg));
+    } else {
+        OKS(rx_mse(ac, bc, &lc));
+        OKS(rx_mse(ag, bg, &lg));
+    }
+    const char *name = bce ? "bce_with_logits" : "mse";
+    tol t = tol_elem(dt);
+    CMP(what("%s %lld %s loss", name, (long long)n, rx_dtype_name(dt)), lg, lc, t);
+    if (n > 0) {
+        rx_tensor *g0 = rnd(0, NULL, dt, 1, 0.5);
+        backward_with(lc, g0);
+        poison_like(a);
+        backward_with(lg, g0);
+        CMP(what("%s %s d1", name, rx_dtype_name(dt)), grad(ag, "a"), grad(ac, "a"), t);
+        CMP(what("%s %s d2", name, rx_dtype_name(dt)), grad(bg, "b"), grad(bc, "b"), t);
+        rel(1, g0);
+    }
+    rel(8, a, b, ac, bc, ag, bg, lc, lg);
+}
+
+static void test_losses(void)
+{
+    ce_case(64, 1000, RX_F32, RX_I64, false, false, false);
+    ce_case(37, 50000, RX_F32, RX_I32, true, true, false);
+    ce_case(100, 333, RX_BF16, RX_I64, true, true, false);
+    ce_case(9, 17, RX_F64, RX_I64, false, true, false);
+    ce_case(6, 10, RX_F32, RX_I64, false, false, false);
+    ce_case(quick ? 256 : 8192, 49152, RX_BF16, RX_I64, false, false, true);
+    const rx_dtype dts[] = {RX_F32, RX_F64, RX_BF16};
+    for (int k = 0; k < 3; k++) {
+        pointwise_loss_case(true, 100003, dts[k]);
+        pointwise_loss_case(false, 100003, dts[k]);
+        pointwise_loss_case(false, 7, dts[k]);
+    }
+    pointwise_loss_case(false, 0, RX_F32); /* NaN on both devices */
+}
+
+/* ---- optimizers ---------------------------------------------------------------------------- */
+
+/* n tensors of assorted sizes and dtypes on both devices. */
+typedef struct tlist {
+    int n;
+    rx_tensor **c, **g;
+} tlist;
+
+static tlist tlist_new(int n, const rx_dtype *dts, int ndts, int seed_kind, bool as_state)
+{
+    tlist l = {n, calloc((size_t)n, sizeof(rx_tensor *)), calloc((size_t)n, sizeof(rx_tensor *))};
+    for (int i = 0; i < n; i++) {
+        int64_t sizes[] = {1, 0, 5, 1000, 65537, 33, 17000, 3};
+        int64_t m = sizes[i % 8] * (i == 3 ? (quick ? 10 : 1000) : 1);
+        rx_dtype dt = as_state ? RX_F32 : dts[i % ndts];
+        l.c[i] = i % 8 == 0 ? rnd(0, NULL, dt, 1, 0) : rnd(1, &m, dt, seed_kind ? 0.1 : 1, seed_kind == 2 ? 0.05 : 0);
+        if (seed_kind == 2) { /* second moments are non-negative */
+            rx_tensor *ab = NULL;
+            OKS(rx_unary(RX_ABS, l.c[i], &ab));
+            rel(1, l.c[i]);
+            l.c[i] = ab;
+        }
+        l.g[i] = to_dev(l.c[i], GPU);
+    }
+    return l;
+}
+
+static tlist tlist_like(const tlist *p, rx_dtype force, bool zeros)
+{
+    tlist l = {p->n, calloc((size_t)p->n, sizeof(rx_tensor *)), calloc((size_t)p->n, sizeof(rx_tensor *))};
+    for (int i = 0; i < p->n; i++) {
+        rx_tensor *c = p->c[i];
+        rx_dtype dt = force == RX_BOOL ? rx_tensor_dtype(c) : force;
+        if (zeros)
+            OKS(rx_zeros(rx_tensor_ndim(c), rx_tensor_shape_ptr(c), dt, rx_cpu(), &l.c[i]));
+        else
+            l.c[i] = rnd(rx_tensor_ndim(c), rx_tensor_shape_ptr(c), dt, 1, 0);
+        l.g[i] = to_dev(l.c[i], GPU);
+    }
+    return l;
+}
+
+static void tlist_free(tlist *l)
+{
+    for (int i = 0; i < l->n; i++) rel(2, l->c[i], l->g[i]);
+    free(l->c), free(l->g);
+}
+
+static void tlist_cmp(const char *what_list, const tlist *l, tol t)
+{
+    for (int i = 0; i < l->n; i++) CMP(what("%s[%d] %s", what_list, i, rx_dtype_name(rx_tensor_dtype(l->c[i]))), l->g[i], l->c[i], t);
+}
+
+static void test_optimizers(void)
+{
+    const rx_dtype mixed[] = {RX_F32, RX_BF16, RX_F16, RX_F64};
+    for (int big = 0; big < 2; big++) {
+        int n = big ? 400 : 24; /* 400: more tensors than one launch takes */
+        tlist p = tlist_new(n, mixed, 4, 0, false), g = tlist_like(&p, RX_BOOL, false);
+        tlist m = tlist_like(&p, RX_F32, true), v = tlist_like(&p, RX_F32, true);
+        rx_adamw_opts o = {.lr = 1e-2, .beta1 = 0.9, .beta2 = 0.95, .eps = 1e-8, .weight_decay = 0.1};
+        for (int step = 1; step <= 3; step++) {
+            o.step = step;
+            OKS(rx_adamw_step(n, p.c, g.c, m.c, v.c, &o));
+            OKS(rx_adamw_step(n, p.g, g.g, m.g, v.g, &o));
+        }
+        tlist_cmp(what("adamw (%d tensors) params", n), &p, EXACT);
+        tlist_cmp("adamw exp_avg", &m, EXACT);
+        tlist_cmp("adamw exp_avg_sq", &v, EXACT);
+        double nc = 0, ng = 0;
+        OKS(rx_global_norm(n, g.c, &nc));
+        OKS(rx_global_norm(n, g.g, &ng));
+        CHECK_CLOSE(ng, nc, 1e-12);
+        OKS(rx_scale_(n, g.c, 0.37));
+        OKS(rx_scale_(n, g.g, 0.37));
+        tlist_cmp("scale_", &g, EXACT);
+        tlist_free(&p), tlist_free(&g), tlist_free(&m), tlist_free(&v);
+    }
+    /* master weights: bf16/f16 parameters, f32 masters */
+    {
+        const rx_dtype half[] = {RX_BF16, RX_F16, RX_F32};
+        tlist p = tlist_new(16, half, 3, 0, false), g = tlist_like(&p, RX_BOOL, false);
+        tlist w = tlist_like(&p, RX_F32, true), m = tlist_like(&p, RX_F32, true), v = tlist_like(&p, RX_F32, true);
+        for (int i = 0; i < p.n; i++) { /* masters start as the parameters' values */
+            OKS(rx_copy_(w.c[i], p.c[i]));
+            OKS(rx_copy_(w.g[i], p.g[i]));
+        }
+        rx_adamw_opts o = {.lr = 3e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.01};
+        for (int step = 1; step <= 3; step++) {
+            o.step = step;
+            OKS(rx_adamw_step_master(p.n, p.c, w.c, g.c, m.c, v.c, &o));
+            OKS(rx_adamw_step_master(p.n, p.g, w.g, g.g, m.g, v.g, &o));
+        }
+        tlist_cmp("adamw_master params", &p, EXACT);
+        tlist_cmp("adamw_master masters", &w, EXACT);
+        tlist_free(&p), tlist_free(&g), tlist_free(&w), tlist_free(&m), tlist_free(&v);
+    }
+    /* SGD: plain, momentum with dampening, nesterov; f32 and parameter-dtype buffers */
+    for (int variant = 0; variant < 3; variant++) {
+        tlist p = tlist_new(12, mixed, 4, 0, false), g = tlist_like(&p, RX_BOOL, false);
+        tlist b = tlist_like(&p, variant == 2 ? RX_BOOL : RX_F32, true);
+        double mom = variant ? 0.9 : 0, damp = variant == 1 ? 0.1 : 0;
+        for (int step = 0; step < 3; step++) {
+            OKS(rx_sgd_step(p.n, p.c, g.c, variant ? b.c : NULL, 0.05, mom, damp, 0.01, variant == 2, step == 0));
+            OKS(rx_sgd_step(p.n, p.g, g.g, variant ? b.g : NULL, 0.05, mom, damp, 0.01, variant == 2, step == 0));
+        }
+        tlist_cmp(what("sgd variant %d params", variant), &p, EXACT);
+        if (variant) tlist_cmp("sgd buffers", &b, EXACT);
+        tlist_free(&p), tlist_free(&g), tlist_free(&b);
+    }
+}
+
+/* ---- a tiny transformer trained on both devices --------------------------------------------- */
+
+enum { LM_V = 48, LM_C = 32, LM_H = 4, LM_G = 2, LM_D = 8, LM_L = 2, LM_FF = 64, LM_B = 3, LM_T = 12, LM_STEPS = 10 };
+enum { P_WTE, P_LNF, P_HEAD, P_LAYER0 };
+enum { L_LN1, L_WQ, L_WK, L_WV, L_WO, L_LN2, L_WG, L_WU, L_WD, L_COUNT };
+#define LM_NPARAMS (P_LAYER0 + LM_L * L_COUNT)
+
+static rx_tensor *lin(rx_tensor *x, rx_tensor *w)
+{
+    rx_tensor *y = NULL;
+    OKS(rx_linear(x, w, NULL, &y));
+    return y;
+}
+
+/* x + y; releases both. */
+static rx_tensor *add_rel(rx_tensor *x, rx_tensor *y)
+{
+    rx_tensor *o = NULL;
+    OKS(rx_binary(RX_ADD, x, y, &o));
+    rel(2, x, y);
+    return o;
+}
+
+/* (B, T, nh D) -> (B, nh, T, D), a view; releases x. */
+static rx_tensor *heads(rx_tensor *x, int64_t nh)
+{
+    rx_tensor *v = NULL;
+    OKS(rx_view(x, 4, (int64_t[]){LM_B, LM_T, nh, LM_D}, &v));
+    rx_tensor_release(x);
+    return transposed(v, 1, 2);
+}
+
+/* rope(x); releases x. */
+static rx_tensor *roped(rx_tensor *x, rx_tensor *cs, rx_tensor *sn)
+{
+    rx_tensor *y = NULL;
+    OKS(rx_rope(x, cs, sn, &y));
+    rx_tensor_release(x);
+    return y;
+}
+
+/* One pre-norm block: x + attn(rmsnorm(x)), then + mlp(rmsnorm(.)); releases x. */
+static rx_tensor *block(rx_tensor *x, rx_tensor **lp, rx_tensor *cs, rx_tensor *sn)
+{
+    rx_attention_opts ao = {.causal = 1};
+    rx_tensor *h = NULL, *a = NULL, *ab = NULL, *h2 = NULL, *act = NULL;
+    OKS(rx_rmsnorm(x, lp[L_LN1], 1e-5, &h));
+    rx_tensor *q = roped(heads(lin(h, lp[L_WQ]), LM_H), cs, sn);
+    rx_tensor *k = roped(heads(lin(h, lp[L_WK]), LM_G), cs, sn);
+    rx_tensor *v = heads(lin(h, lp[L_WV]), LM_G);
+    OKS(rx_attention(q, k, v, &ao, &a));
+    a = transposed(a, 1, 2);
+    OKS(rx_reshape(a, 3, (int64_t[]){LM_B, LM_T, LM_C}, &ab));
+    x = add_rel(x, lin(ab, lp[L_WO]));
+    OKS(rx_rmsnorm(x, lp[L_LN2], 1e-5, &h2));
+    rx_tensor *gate = lin(h2, lp[L_WG]), *up = lin(h2, lp[L_WU]);
+    OKS(rx_swiglu(gate, up, &act));
+    x = add_rel(x, lin(act, lp[L_WD]));
+    rel(10, h, q, k, v, a, ab, h2, gate, up, act);
+    return x;
+}
+
+/* The loss of each of LM_STEPS AdamW steps of the tiny model on device dev. */
+static void tiny_lm(rx_device dev, double *losses)
+{
+    rx_generator *pg = rx_generator_new(2024);
+    rx_tensor *params[LM_NPARAMS] = {0};
+    for (int i = 0; i < LM_NPARAMS; i++) {
+        int kind = i < P_LAYER0 ? i : (i - P_LAYER0) % L_COUNT;
+        int64_t shape[2];
+        int nd = 2;
+        bool norm = i < P_LAYER0 ? i == P_LNF : (kind == L_LN1 || kind == L_LN2);
+        if (i == P_WTE) shape[0] = LM_V, shape[1] = LM_C;
+        else if (i == P_HEAD) shape[0] = LM_V, shape[1] = LM_C;
+        else if (norm) nd = 1, shape[0] = LM_C;
+        else if (kind == L_WQ || kind == L_WO) shape[0] = LM_C, shape[1] = LM_C;
+        else if (kind == L_WK || kind == L_WV) shape[0] = LM_G * LM_D, shape[1] = LM_C;
+        else if (kind == L_WG || kind == L_WU) shape[0] = LM_FF, shape[1] = LM_C;
+        else shape[0] = LM_C, shape[1] = LM_FF;
+        rx_tensor *r = NULL, *s = NULL;
+        OKS(rx_randn(nd, shape, RX_F32, rx_cpu(), pg, &r));
+        OKS(rx_binary_scalar(norm ? RX_ADD : RX_MUL, r, norm ? 1.0 : 0.15, 0, &s));
+        if (norm) { /* norm weights near 1 */
+            rx_tensor *s2 = NULL;
+            OKS(rx_binary_scalar(RX_MUL, r, 0.1, 0, &s2));
+            rel(1, s);
+            OKS(rx_binary_scalar(RX_ADD, s2, 1.0, 0, &s));
+            rel(1, s2);
+        }
+        params[i] = leaf(s, dev, true);
+        rel(2, r, s);
+    }
+    rx_tensor *ids_c = NULL, *tgt_c = NULL;
+    OKS(rx_randint(0, LM_V, 2, (int64_t[]){LM_B, LM_T}, RX_I64, rx_cpu(), pg, &ids_c));
+    OKS(rx_randint(0, LM_V, 1, (int64_t[]){LM_B * LM_T}, RX_I64, rx_cpu(), pg, &tgt_c));
+    rx_tensor *ids = to_dev(ids_c, dev), *tgt = to_dev(tgt_c, dev);
+    rx_tensor *pos_c = NULL, *invf = NULL, *pos = NULL, *inv = NULL, *cs = NULL, *sn = NULL;
+    OKS(rx_arange(0, LM_T, 1, RX_I64, rx_cpu(), &pos_c));
+    OKS(rx_rope_inv_freq(LM_D, 10000.0, &invf));
+    pos = to_dev(pos_c, dev), inv = to_dev(invf, dev);
+    OKS(rx_rope_tables(pos, inv, RX_F32, &cs, &sn));
+    rx_tensor *m[LM_NPARAMS], *v[LM_NPARAMS], *g[LM_NPARAMS];
+    for (int i = 0; i < LM_NPARAMS; i++) {
+        OKS(rx_zeros(rx_tensor_ndim(params[i]), rx_tensor_shape_ptr(params[i]), RX_F32, dev, &m[i]));
+        OKS(rx_zeros(rx_tensor_ndim(params[i]), rx_tensor_shape_ptr(params[i]), RX_F32, dev, &v[i]));
+    }
+    for (int step = 0; step < LM_STEPS; step++) {
+        rx_tensor *x = NULL;
+        OKS(rx_embedding(params[P_WTE], ids, -1, &x));
+        for (int l = 0; l < LM_L; l++) x = block(x, params + P_LAYER0 + l * L_COUNT, cs, sn);
+        rx_tensor *hf = NULL, *logits = NULL, *flat = NULL, *loss = NULL;
+        OKS(rx_rmsnorm(x, params[P_LNF], 1e-5, &hf));
+        logits = lin(hf, params[P_HEAD]);
+        OKS(rx_reshape(logits, 2, (int64_t[]){LM_B * LM_T, LM_V}, &flat));
+        OKS(rx_cross_entropy(flat, tgt, -100, NULL, &loss));
+        rel(4, x, hf, logits, flat);
+        rx_tensor *lh = to_dev(loss, rx_cpu());
+        losses[step] = NAN;
+        if (lh) OKS(rx_tensor_item(lh, &losses[step]));
+        OKS(rx_backward(loss, NULL, 0));
+        rel(2, loss, lh);
+        for (int i = 0; i < LM_NPARAMS; i++) g[i] = grad(params[i], "tiny model parameter");
+        rx_adamw_opts o = {.lr = 1e-2, .beta1 = 0.9, .beta2 = 0.95, .eps = 1e-8, .weight_decay = 0.01, .step = step + 1};
+        bool have = true;
+        for (int i = 0; i < LM_NPARAMS; i++) have &= g[i] != NULL;
+        if (have) OKS(rx_adamw_step(LM_NPARAMS, params, g, m, v, &o));
+        for (int i = 0; i < LM_NPARAMS; i++) OKS(rx_set_grad(params[i], NULL));
+    }
+    for (int i = 0; i < LM_NPARAMS; i++) rel(3, params[i], m[i], v[i]);
+    rel(10, ids_c, tgt_c, ids, tgt, pos_c, invf, pos, inv, cs, sn);
+    rx_generator_free(pg);
+}
+
+static void test_tiny_transformer(void)
+{
+    double lc[LM_STEPS], lg[LM_STEPS];
+    tiny_lm(rx_cpu(), lc);
+    tiny_lm(GPU, lg);
+    printf("  step  loss cpu      loss cuda     |diff|\n");
+    for (int s = 0; s < LM_STEPS; s++) {
+        printf("  %4d  %.9f  %.9f  %.2e\n", s + 1, lc[s], lg[s], fabs(lc[s] - lg[s]));
+        if (!(fabs(lc[s] - lg[s]) <= 1e-4)) check_fail(__FILE__, __LINE__, "tiny transformer step %d: loss cpu %.9g, cuda %.9g", s + 1, lc[s], lg[s]);
+    }
+    CHECK(lc[LM_STEPS - 1] < lc[0]); /* it learns */
+}
+
+/* Runs fn unless RECX_GPU_TEST_ONLY (a comma-separated list of test names) leaves it out. */
+static void run_if(const char *name, void (*fn)(void))
+{
+    if (only && *only) {
+        size_t n = strlen(name);
+        const char *p = only;
+        bool found = false;
+        while ((p = strstr(p, name)) != NULL) {
+            if ((p == only || p[-1] == ',') && (p[n] == '\0' || p[n] == ',')) found = true;
+            p += n;
+        }
+        if (!found) return;
+    }
+    check_run(name, fn);
+}
+
+int main(void)
+{
+    if (!rx_cuda_available()) {
+        printf("skipped: no CUDA device (rx_cuda_available() is 0)\n");
+        return 77;
+    }
+    const char *q = getenv("RECX_GPU_TEST_QUICK");
+    quick = q && *q && strcmp(q, "0") != 0;
+    const char *v = getenv("RECX_GPU_TEST_VERBOSE");
+    verbose = v && *v && strcmp(v, "0") != 0;
+    only = getenv("RECX_GPU_TEST_ONLY");
+    gen = rx_generator_new(20261117);
+    run_if("test_col_sum", test_col_sum);
+    run_if("test_embedding", test_embedding);
+    run_if("test_norms", test_norms);
+    run_if("test_rope", test_rope);
+    run_if("test_attention", test_attention);
+    run_if("test_swiglu_dropout", test_swiglu_dropout);
+    run_if("test_losses", test_losses);
+    run_if("test_optimizers", test_optimizers);
+    run_if("test_tiny_transformer", test_tiny_transformer);
+    rx_generator_free(gen);
+    return check_finish();
+}
