@@ -10,7 +10,7 @@ set -euo pipefail
 PACKAGES=(
     build-essential cmake pkg-config
     liblua5.4-dev lua5.4 lua-cjson luajit
-    libopenblas-dev libreadline-dev
+    libopenblas-dev libopenblas-openmp-dev libreadline-dev
     libcurl4-openssl-dev zlib1g-dev libpcre2-dev libcjson-dev
     tmux python3
 )
