@@ -12,9 +12,11 @@
  * - the fused backward: dx row by row from the saved statistics, and the weight (and bias)
  *   gradients as column sums in two fixed-order stages: the rows are cut into chunks whose size
  *   depends on M only; the group that owns a chunk adds its rows' terms into per-column
- *   accumulators in shared memory (each thread owns fixed columns: no atomics, no races) and
- *   writes them out as the chunk's partial row; a second kernel adds the partial rows in chunk
- *   order in double. Results therefore depend on the data only, never on scheduling.
+ *   accumulators (each thread owns fixed columns: no atomics, no races) and writes them out as
+ *   the chunk's partial row; a second kernel adds the partial rows in chunk order in double.
+ *   Results therefore depend on the data only, never on scheduling. Rows of up to 4 vectors per
+ *   thread keep x, g, w and the accumulators in registers (one read of each row); longer or
+ *   unaligned rows re-read the row for dx and keep the accumulators in shared memory.
  *
  *   RMSNorm:   y = x r w,                  r = 1 / sqrt(mean(x^2) + eps)
  *              dx = r (g w) - r^3 x mean(g w x),   dw = sum_rows g x r
@@ -259,6 +261,113 @@ __global__ void norm_backward_kernel(T *dx, part_t<T> *partial, const T *g, cons
         for (int64_t j = lane; j < c; j += TPR) partial[(s * nchunks + chunk) * c + j] = acc_w[s * c + j];
 }
 
+/* Sums two values over the group at once (one pair of barriers instead of two). */
+template <int TPR> __device__ __forceinline__ void group_sum2(double &a, double &b, double2 *shared)
+{
+#pragma unroll
+    for (int m = (TPR < 32 ? TPR : 32) / 2; m >= 1; m >>= 1) {
+        a += __shfl_xor_sync(0xffffffffu, a, m);
+        b += __shfl_xor_sync(0xffffffffu, b, m);
+    }
+    if constexpr (TPR > 32) {
+        int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+        __syncthreads();
+        if (lane == 0) shared[warp] = make_double2(a, b);
+        __syncthreads();
+        double2 r = shared[0];
+#pragma unroll 1
+        for (int w = 1; w < TPR / 32; w++) r.x += shared[w].x, r.y += shared[w].y;
+        a = r.x, b = r.y;
+    }
+}
+
+/* The backward for rows that fit in registers (c <= TPR * VEC * NV, 16-byte vectors): each thread
+ * keeps its NV vectors of x, g and w and its columns' weight- and bias-gradient sums in
+ * registers, so a row is read once and the chunk's partial sums need no shared memory. Same
+ * chunks, same arithmetic and same partial layout as norm_backward_kernel. */
+template <typename T, int TPR, int KIND, int NV>
+__global__ void norm_backward_cached(T *dx, part_t<T> *partial, const T *g, const T *x, const T *w,
+                                     const stat_t<T> *mean, const stat_t<T> *rstd, int64_t m, int64_t c, int64_t rpc,
+                                     int64_t nchunks, int nsum)
+{
+    using C = typename rx_compute<T>::type;
+    using P = part_t<T>;
+    constexpr int VEC = rx_nn_vec<T>();
+    __shared__ double2 shared[32];
+    int lane = threadIdx.x % TPR;
+    int64_t chunk = (int64_t)blockIdx.x * (blockDim.x / TPR) + threadIdx.x / TPR, nvec = c / VEC;
+    C wv[NV][VEC], aw[NV][VEC], ab[NV][VEC];
+#pragma unroll
+    for (int k = 0; k < NV; k++) {
+        int64_t kv = lane + (int64_t)k * TPR;
+#pragma unroll
+        for (int j = 0; j < VEC; j++) wv[k][j] = (C)1, aw[k][j] = (C)0, ab[k][j] = (C)0;
+        if (w && kv < nvec) rx_nn_load_vec<T, VEC>(w, kv * VEC, wv[k]);
+    }
+    double inv_c = 1.0 / (double)(c ? c : 1);
+    int64_t r0 = chunk * rpc, r1 = r0 + rpc < m ? r0 + rpc : m;
+    for (int64_t r = r0; r < r0 + rpc; r++) {
+        bool live = r < r1;
+        const T *xr = x + (live ? r : 0) * c, *gr = g + (live ? r : 0) * c;
+        C rs = live ? (C)rstd[r] : (C)0, mu = live && KIND == NORM_LN ? (C)mean[r] : (C)0;
+        C xs[NV][VEC], gs[NV][VEC], s1 = 0, s2 = 0;
+#pragma unroll
+        for (int k = 0; k < NV; k++) {
+            int64_t kv = lane + (int64_t)k * TPR;
+            if (!live || kv >= nvec) continue;
+            rx_nn_load_vec<T, VEC>(xr, kv * VEC, xs[k]);
+            rx_nn_load_vec<T, VEC>(gr, kv * VEC, gs[k]);
+        }
+#pragma unroll
+        for (int k = 0; k < NV; k++) {
+            int64_t kv = lane + (int64_t)k * TPR;
+            if (!live || kv >= nvec) continue;
+#pragma unroll
+            for (int j = 0; j < VEC; j++) {
+                C xh = KIND == NORM_LN ? (xs[k][j] - mu) * rs : xs[k][j];
+                C gw = gs[k][j] * wv[k][j];
+                s1 += gw;
+                s2 += gw * xh;
+                aw[k][j] += KIND == NORM_LN ? gs[k][j] * xh : gs[k][j] * xs[k][j] * rs;
+                if (KIND == NORM_LN) ab[k][j] += gs[k][j];
+            }
+        }
+        if (!dx) continue;
+        double d1 = (double)s1, d2 = (double)s2;
+        group_sum2<TPR>(d1, d2, shared);
+        if (!live) continue;
+        C m1 = (C)(d1 * inv_c), m2 = (C)(d2 * inv_c);
+#pragma unroll
+        for (int k = 0; k < NV; k++) {
+            int64_t kv = lane + (int64_t)k * TPR;
+            if (kv >= nvec) continue;
+            C o[VEC];
+#pragma unroll
+            for (int j = 0; j < VEC; j++) {
+                C gw = gs[k][j] * wv[k][j];
+                if (KIND == NORM_RMS) {
+                    o[j] = rs * gw - rs * rs * rs * m2 * xs[k][j];
+                } else {
+                    C xh = (xs[k][j] - mu) * rs;
+                    o[j] = rs * (gw - m1 - xh * m2);
+                }
+            }
+            rx_nn_store_vec<T, VEC>(dx + r * c, kv * VEC, o);
+        }
+    }
+    if (!nsum || chunk >= nchunks) return;
+#pragma unroll
+    for (int k = 0; k < NV; k++) {
+        int64_t kv = lane + (int64_t)k * TPR;
+        if (kv >= nvec) continue;
+        rx_vec<P, VEC> pw, pb;
+#pragma unroll
+        for (int j = 0; j < VEC; j++) pw.v[j] = (P)aw[k][j], pb.v[j] = (P)ab[k][j];
+        *reinterpret_cast<rx_vec<P, VEC> *>(partial + chunk * c + kv * VEC) = pw;
+        if (nsum == 2) *reinterpret_cast<rx_vec<P, VEC> *>(partial + (nchunks + chunk) * c + kv * VEC) = pb;
+    }
+}
+
 /* out[j] = sum over k < nchunks of partial[k * n + j], in k order, in double. */
 template <typename P, typename T> __global__ void chunk_sum_kernel(const P *partial, int64_t nchunks, int64_t n, T *out)
 {
@@ -267,6 +376,25 @@ template <typename P, typename T> __global__ void chunk_sum_kernel(const P *part
         for (int64_t k = 0; k < nchunks; k++) acc += (double)partial[k * n + j];
         out[j] = rx_store_from_double<T>(acc);
     }
+}
+
+/* dw (and db) = the chunk partial rows added in chunk order. */
+template <typename P>
+static rx_status sum_partials(int nsum, rx_cuda_ctx *ctx, const P *partial, int64_t nchunks, int64_t c, rx_tensor *dw,
+                              rx_tensor *db)
+{
+    rx_tensor *outs[2] = {dw, db};
+    for (int s = 0; s < nsum; s++) {
+        if (!outs[s]) continue;
+        rx_status st = rx_nn_dispatch_float(outs[s]->dtype, "norm backward", [&](auto tag) -> rx_status {
+            using T = typename decltype(tag)::type;
+            chunk_sum_kernel<P, T><<<rx_cuda_blocks(c, RX_CUDA_THREADS, ctx), RX_CUDA_THREADS, 0, ctx->stream>>>(
+                partial + (int64_t)s * nchunks * c, nchunks, c, (T *)rx_cuda_ptr(outs[s]));
+            return RX_CUDA_LAUNCH_STATUS("norm parameter gradients");
+        });
+        RX_TRY(st);
+    }
+    return RX_OK;
 }
 
 template <int KIND>
@@ -295,6 +423,18 @@ static rx_status norm_backward(const char *op, rx_tensor *dx, rx_tensor *dw, rx_
         return tpr_dispatch(c, [&](auto tpr, int threads) -> rx_status {
             constexpr int TPR = decltype(tpr)::value;
             int64_t groups = threads / TPR;
+            unsigned blocks = (unsigned)((nchunks + groups - 1) / groups);
+            /* rows in registers with 128-thread blocks only: up to ~230 registers a thread (the
+             * 512-thread instance, NV 1, is never taken: those rows are longer than 4096) */
+            constexpr int NV = TPR <= 128 ? 4 : 1;
+            if (TPR <= 128 && vec && c <= (int64_t)TPR * rx_nn_vec<T>() * NV && (!w || rx_aligned(rx_cuda_ptr(w), 16))) {
+                norm_backward_cached<T, TPR, KIND, NV><<<blocks, threads, 0, ctx->stream>>>(
+                    dxp, partial.as<P>(), gp, xp, w ? (const T *)rx_cuda_ptr(w) : nullptr,
+                    mean ? (const stat_t<T> *)rx_cuda_ptr(mean) : nullptr, (const stat_t<T> *)rx_cuda_ptr(rstd), m, c,
+                    rpc, nchunks, nsum);
+                RX_TRY(RX_CUDA_LAUNCH_STATUS("norm backward"));
+                return sum_partials(nsum, ctx, partial.as<P>(), nchunks, c, dw, db);
+            }
             int64_t smem = groups * c * nsum * (int64_t)sizeof(P);
             auto kernel = norm_backward_kernel<T, TPR, KIND>;
             if (smem > 48 * 1024) {
@@ -307,20 +447,12 @@ static rx_status norm_backward(const char *op, rx_tensor *dx, rx_tensor *dw, rx_
                                    op, (long long)c, (long long)smem, limit);
                 RX_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
             }
-            unsigned blocks = (unsigned)((nchunks + groups - 1) / groups);
             kernel<<<blocks, threads, (size_t)smem, ctx->stream>>>(
                 dxp, partial.as<P>(), gp, xp, w ? (const T *)rx_cuda_ptr(w) : nullptr,
                 mean ? (const stat_t<T> *)rx_cuda_ptr(mean) : nullptr, (const stat_t<T> *)rx_cuda_ptr(rstd), m, c, rpc,
                 nchunks, nsum, vec);
             RX_TRY(RX_CUDA_LAUNCH_STATUS("norm backward"));
-            rx_tensor *outs[2] = {dw, db};
-            for (int s = 0; s < nsum; s++) {
-                if (!outs[s]) continue;
-                chunk_sum_kernel<P, T><<<rx_cuda_blocks(c, RX_CUDA_THREADS, ctx), RX_CUDA_THREADS, 0, ctx->stream>>>(
-                    partial.as<P>() + (int64_t)s * nchunks * c, nchunks, c, (T *)rx_cuda_ptr(outs[s]));
-                RX_TRY(RX_CUDA_LAUNCH_STATUS("norm parameter gradients"));
-            }
-            return RX_OK;
+            return sum_partials(nsum, ctx, partial.as<P>(), nchunks, c, dw, db);
         });
     });
 }

@@ -146,29 +146,54 @@ __device__ __forceinline__ float adamw_f(float p, float g, float *m, float *v, c
     return __fsub_rn(__fmul_rn(p, k.decay), __fmul_rn(k.step, __fdiv_rn(mi, denom)));
 }
 
+/* Loads every operand of OPT_UNROLL elements per thread before updating any (the stores could
+ * alias later loads as far as the compiler knows, so an element-at-a-time loop would wait on
+ * each load). */
 __global__ void __launch_bounds__(OPT_THREADS) adamw_kernel(const __grid_constant__ opt_pack pk, adamw_k k, bool master)
 {
-    for_chunks(pk, [&](int i, int64_t e) {
+    int64_t total = pk.chunk_start[pk.n];
+    for (int64_t c = blockIdx.x; c < total; c += gridDim.x) {
+        int i = find_tensor(pk, c);
         const opt_desc &d = pk.t[i];
         int dt = pk.dtype[i];
-        float *m = (float *)d.s1 + e, *v = (float *)d.s2 + e;
-        if (master) {
-            float np = adamw_f(d.master[e], load_f(d.g, dt, e), m, v, k);
-            d.master[e] = np;
-            store_f(d.p, dt, e, np);
-        } else if (dt == RX_F64) {
-            double gi = ((const double *)d.g)[e];
-            double mi = lerp_d((double)*m, gi, k.domb1);
-            double vi = __dadd_rn(__dmul_rn((double)*v, k.db2), __dmul_rn(__dmul_rn(k.domb2, gi), gi));
-            *m = (float)mi;
-            *v = (float)vi;
-            double *p = (double *)d.p + e;
-            double denom = __dadd_rn(__ddiv_rn(__dsqrt_rn(vi), k.dbc2s), k.deps);
-            *p = __dsub_rn(__dmul_rn(*p, k.ddecay), __dmul_rn(k.dstep, __ddiv_rn(mi, denom)));
-        } else {
-            store_f(d.p, dt, e, adamw_f(load_f(d.p, dt, e), load_f(d.g, dt, e), m, v, k));
+        int64_t begin = (c - pk.chunk_start[i]) * CHUNK, end = begin + CHUNK < d.numel ? begin + CHUNK : d.numel;
+        float *m = (float *)d.s1, *v = (float *)d.s2;
+        if (dt == RX_F64 && !master) {
+            for (int64_t e = begin + threadIdx.x; e < end; e += OPT_THREADS) {
+                double gi = ((const double *)d.g)[e];
+                double mi = lerp_d((double)m[e], gi, k.domb1);
+                double vi = __dadd_rn(__dmul_rn((double)v[e], k.db2), __dmul_rn(__dmul_rn(k.domb2, gi), gi));
+                m[e] = (float)mi;
+                v[e] = (float)vi;
+                double *p = (double *)d.p + e;
+                double denom = __dadd_rn(__ddiv_rn(__dsqrt_rn(vi), k.dbc2s), k.deps);
+                *p = __dsub_rn(__dmul_rn(*p, k.ddecay), __dmul_rn(k.dstep, __ddiv_rn(mi, denom)));
+            }
+            continue;
         }
-    });
+        for (int64_t e = begin + threadIdx.x; e < end; e += (int64_t)OPT_THREADS * OPT_UNROLL) {
+            float pv[OPT_UNROLL], gv[OPT_UNROLL], mv[OPT_UNROLL], vv[OPT_UNROLL];
+#pragma unroll
+            for (int u = 0; u < OPT_UNROLL; u++) {
+                int64_t x = e + (int64_t)u * OPT_THREADS;
+                if (x >= end) continue;
+                pv[u] = master ? d.master[x] : load_f(d.p, dt, x);
+                gv[u] = load_f(d.g, dt, x);
+                mv[u] = m[x];
+                vv[u] = v[x];
+            }
+#pragma unroll
+            for (int u = 0; u < OPT_UNROLL; u++) {
+                int64_t x = e + (int64_t)u * OPT_THREADS;
+                if (x >= end) continue;
+                float np = adamw_f(pv[u], gv[u], &mv[u], &vv[u], k);
+                m[x] = mv[u];
+                v[x] = vv[u];
+                if (master) d.master[x] = np;
+                store_f(d.p, dt, x, np);
+            }
+        }
+    }
 }
 
 /* Fills the parameter blocks of n tensors (one per MAX_TENSORS) and calls launch(pack) for each. */
