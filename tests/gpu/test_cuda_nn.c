@@ -205,10 +205,11 @@ static void cmp_(const char *file, int line, const char *desc, rx_tensor *g, rx_
                    rx_dtype_name(rx_tensor_dtype(g)), rx_dtype_name(rx_tensor_dtype(c)));
         return;
     }
-    rx_tensor *gh = to_dev(g, rx_cpu()), *gc = NULL, *cc = NULL;
-    if (!gh || rx_contiguous(gh, &gc) != RX_OK || rx_contiguous(c, &cc) != RX_OK) {
+    /* either side may live on the GPU (a CUDA run compared with another CUDA run) */
+    rx_tensor *gh = to_dev(g, rx_cpu()), *ch = to_dev(c, rx_cpu()), *gc = NULL, *cc = NULL;
+    if (!gh || !ch || rx_contiguous(gh, &gc) != RX_OK || rx_contiguous(ch, &cc) != RX_OK) {
         check_fail(file, line, "%s: could not read the results back: %s", desc, rx_last_error());
-        rel(3, gh, gc, cc);
+        rel(4, gh, ch, gc, cc);
         return;
     }
     int64_t n = rx_tensor_numel(cc), es = rx_dtype_size(rx_tensor_dtype(cc));
@@ -248,7 +249,7 @@ static void cmp_(const char *file, int line, const char *desc, rx_tensor *g, rx_
     else if (t.nrel <= 0 && bad)
         check_fail(file, line, "%s: %lld of %lld elements outside the bound (rtol %g, atol %g x max|cpu| %.3g)%s", desc,
                    (long long)bad, (long long)n, t.rtol, t.atol, amax, worst_s);
-    rel(3, gh, gc, cc);
+    rel(4, gh, ch, gc, cc);
 }
 
 /* The gradient of leaf t (borrowed), with a failure when missing. */

@@ -85,12 +85,16 @@ function Body:init(cfg, g)
   self.rope_cache = {} -- T -> {cos, sin}: not parameters, recomputed from the config
 end
 
+-- cos, sin (T, D) on the device and in the dtype of the embedding weight (the model may have
+-- been moved with :to()); computed on the CPU once per length and device.
 function Body:rope(Tn)
-  local c = self.rope_cache[Tn]
+  local w = self.embed_tokens.weight
+  local key = Tn .. "@" .. w:device() .. "/" .. w:dtype()
+  local c = self.rope_cache[key]
   if not c then
-    local cos, sin = F.rope_tables(tensor.arange(Tn), self.inv_freq, self.dtype)
-    c = {cos, sin}
-    self.rope_cache[Tn] = c
+    local cos, sin = F.rope_tables(tensor.arange(Tn), self.inv_freq, w:dtype())
+    c = {cos:to(w:device()), sin:to(w:device())}
+    self.rope_cache[key] = c
   end
   return c[1], c[2]
 end
