@@ -53,9 +53,15 @@ fi
 "$BUILD_DIR/bin/recx" tests/bench/bench_train_step.lua "${LUA_ARGS[@]}" json="$TMP/recx.json"
 "$PYTHON" tests/bench/bench_train_step.py "${PY_ARGS[@]}" --json "$TMP/torch.json"
 LOAD=$(cut -d' ' -f1 /proc/loadavg)
+# the command as run, with the settings from the environment that change what was measured
+COMMAND="bash tests/bench/train_step.sh ${1:-build}${2:+ $2}"
+for var in BENCH_ARGS OMP_WAIT_POLICY GOMP_SPINCOUNT OPENBLAS_THREAD_TIMEOUT LD_LIBRARY_PATH; do
+    [ -n "${!var:-}" ] && COMMAND="$var=\"${!var}\" $COMMAND"
+done
+[ "$THREADS" != 2 ] && COMMAND="THREADS=$THREADS $COMMAND"
 
 "$PYTHON" - "$TMP/recx.json" "$TMP/torch.json" out/bench/train_step.json "$DATE" "$CPU" "$(nproc --all)" "$LOAD_BEFORE" "$LOAD" \
-    "bash tests/bench/train_step.sh ${1:-build}${2:+ $2}${BENCH_ARGS:+ (BENCH_ARGS=\"$BENCH_ARGS\")}" <<'EOF'
+    "$COMMAND" <<'EOF'
 import json, sys
 recx_path, torch_path, out_path, date, cpu, nproc, load_before, load, command = sys.argv[1:]
 rx = json.load(open(recx_path))
