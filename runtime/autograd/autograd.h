@@ -146,6 +146,9 @@ rx_tensor *rx_ag_cast(rx_ag_scratch *sc, rx_tensor *a, rx_dtype dtype); /* a its
 rx_tensor *rx_ag_reshape(rx_ag_scratch *sc, rx_tensor *a, int ndim, const int64_t *shape);
 rx_tensor *rx_ag_reduce_to(rx_ag_scratch *sc, rx_tensor *g, int ndim, const int64_t *shape); /* sum_to */
 rx_tensor *rx_ag_const(rx_ag_scratch *sc, rx_tensor *like, double value); /* 0-d, like's dtype */
+/* The node's k-th saved tensor (borrowed, not held by the scratch; may be NULL when NULL was
+ * saved); a failure of rx_node_saved becomes the scratch's status. */
+rx_tensor *rx_ag_saved(rx_ag_scratch *sc, rx_node *node, int k);
 /* f32 for f16 and bf16 (backward formulas run in f32 for them), else dtype. */
 rx_dtype rx_ag_compute_dtype(rx_dtype dtype);
 /* *out = a new reference to t when no step failed. */

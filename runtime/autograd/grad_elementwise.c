@@ -49,19 +49,10 @@ static rx_tensor *zero_where(rx_ag_scratch *sc, rx_tensor *cond, rx_tensor *g)
     return rx_ag_where(sc, cond, rx_ag_const(sc, g, 0), g);
 }
 
-static rx_tensor *saved_or_null(rx_ag_scratch *sc, rx_node *node, int k)
-{
-    rx_tensor *t = NULL;
-    if (sc->status != RX_OK) return NULL;
-    rx_status s = rx_node_saved(node, k, &t);
-    if (s != RX_OK) sc->status = s;
-    return t;
-}
-
 /* A saved tensor (or NULL) cast to the compute dtype. */
 static rx_tensor *saved_as(rx_ag_scratch *sc, rx_node *node, int k, rx_dtype ct)
 {
-    rx_tensor *t = saved_or_null(sc, node, k);
+    rx_tensor *t = rx_ag_saved(sc, node, k);
     return t ? rx_ag_cast(sc, t, ct) : NULL;
 }
 
@@ -436,7 +427,7 @@ rx_status rx_binary_(rx_binary_op op, rx_tensor *a, rx_tensor *b)
 static rx_status clamp_backward(rx_node *node, rx_tensor *const *grad_outputs, rx_tensor **grad_inputs)
 {
     rx_ag_scratch sc = {0};
-    rx_tensor *x = saved_or_null(&sc, node, 0);
+    rx_tensor *x = rx_ag_saved(&sc, node, 0);
     rx_tensor *inside = rx_ag_binary(&sc, RX_LOGICAL_AND, rx_ag_scalar(&sc, RX_GE, x, node->scalars[0], 0),
                                      rx_ag_scalar(&sc, RX_LE, x, node->scalars[1], 0));
     rx_ag_give(&sc, pass_where(&sc, inside, grad_outputs[0]), &grad_inputs[0]);
@@ -460,7 +451,7 @@ rx_status rx_clamp(rx_tensor *a, double lo, double hi, rx_tensor **out)
 static rx_status where_backward(rx_node *node, rx_tensor *const *grad_outputs, rx_tensor **grad_inputs)
 {
     rx_ag_scratch sc = {0};
-    rx_tensor *cond = saved_or_null(&sc, node, 0), *g = grad_outputs[0];
+    rx_tensor *cond = rx_ag_saved(&sc, node, 0), *g = grad_outputs[0];
     for (int i = 1; i <= 2; i++) {
         if (!node->needs_grad[i]) continue;
         const rx_output_info *in = &node->in_info[i];
@@ -484,7 +475,7 @@ rx_status rx_where(rx_tensor *cond, rx_tensor *a, rx_tensor *b, rx_tensor **out)
 static rx_status masked_fill_backward(rx_node *node, rx_tensor *const *grad_outputs, rx_tensor **grad_inputs)
 {
     rx_ag_scratch sc = {0};
-    rx_tensor *mask = saved_or_null(&sc, node, 0);
+    rx_tensor *mask = rx_ag_saved(&sc, node, 0);
     rx_ag_give(&sc, zero_where(&sc, mask, grad_outputs[0]), &grad_inputs[0]);
     return rx_ag_end(&sc);
 }

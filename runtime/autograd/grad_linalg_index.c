@@ -18,15 +18,6 @@
 
 /* ---- scratch steps used here ------------------------------------------------------------------ */
 
-static rx_tensor *saved(rx_ag_scratch *sc, rx_node *node, int k)
-{
-    rx_tensor *t = NULL;
-    if (sc->status != RX_OK) return NULL;
-    rx_status s = rx_node_saved(node, k, &t);
-    if (s != RX_OK) sc->status = s;
-    return t;
-}
-
 static rx_tensor *matmul(rx_ag_scratch *sc, rx_tensor *a, rx_tensor *b)
 {
     rx_tensor *r = NULL;
@@ -89,13 +80,13 @@ static rx_status matmul_backward(rx_node *node, rx_tensor *const *grad_outputs, 
     rx_ag_scratch sc = {0};
     rx_tensor *g2 = rx_ag_reshape(&sc, g, nb + 2, gs);
     if (node->needs_grad[0]) {
-        rx_tensor *b = rx_ag_reshape(&sc, saved(&sc, node, 1), b_nd, bs);
+        rx_tensor *b = rx_ag_reshape(&sc, rx_ag_saved(&sc, node, 1), b_nd, bs);
         rx_tensor *full = matmul(&sc, g2, mt(&sc, b)); /* (batch..., n, k) */
         rx_tensor *ga = rx_ag_reshape(&sc, rx_ag_reduce_to(&sc, full, a_nd, as), ia->ndim, ia->shape);
         rx_ag_give(&sc, ga, &grad_inputs[0]);
     }
     if (node->needs_grad[1]) {
-        rx_tensor *a = rx_ag_reshape(&sc, saved(&sc, node, 0), a_nd, as), *gb;
+        rx_tensor *a = rx_ag_reshape(&sc, rx_ag_saved(&sc, node, 0), a_nd, as), *gb;
         if (b_nd == 2 && nb > 0) { /* one (k, rows) @ (rows, m) product over every batch row */
             int64_t k = as[a_nd - 1], m = gs[nb + 1];
             rx_tensor *rows_a = rx_ag_reshape(&sc, a, 2, (const int64_t[]){-1, k});
@@ -133,7 +124,7 @@ static rx_status index_add_backward(rx_node *node, rx_tensor *const *grad_output
     rx_dtype ct = rx_ag_compute_dtype(in->dtype);
     rx_tensor *g0 = grad_outputs[0];
     rx_ag_scratch sc = {0};
-    rx_tensor *index = saved(&sc, node, 0);
+    rx_tensor *index = rx_ag_saved(&sc, node, 0);
     if (node->ints[1] == 0 && sc.status == RX_OK) { /* (L) -> (1.., L at d, 1..) -> g's shape */
         int64_t shape[RX_MAX_DIMS];
         for (int i = 0; i < in->ndim; i++) shape[i] = i == d ? index->shape[0] : 1;

@@ -67,15 +67,6 @@ static rx_tensor *reduce_keep(rx_ag_scratch *sc, rx_reduce_op op, rx_tensor *t, 
     return rx_ag_keep(sc, s, r);
 }
 
-static rx_tensor *saved(rx_ag_scratch *sc, rx_node *node, int k)
-{
-    rx_tensor *t = NULL;
-    if (sc->status != RX_OK) return NULL;
-    rx_status s = rx_node_saved(node, k, &t);
-    if (s != RX_OK) sc->status = s;
-    return t;
-}
-
 static rx_tensor *zeros_of(rx_ag_scratch *sc, const rx_output_info *in)
 {
     rx_tensor *t = NULL;
@@ -104,7 +95,7 @@ static rx_status reduce_backward(rx_node *node, rx_tensor *const *grad_outputs, 
     case RX_SUM: r = expand_to(&sc, gk, in); break;
     case RX_MEAN: r = expand_to(&sc, rx_ag_scalar(&sc, RX_DIV, gk, (double)count, 0), in); break;
     case RX_PROD: {
-        rx_tensor *x = rx_ag_cast(&sc, saved(&sc, node, 0), ct);
+        rx_tensor *x = rx_ag_cast(&sc, rx_ag_saved(&sc, node, 0), ct);
         rx_tensor *zero = rx_ag_scalar(&sc, RX_EQ, x, 0, 0);
         rx_tensor *nonzero = rx_ag_where(&sc, zero, rx_ag_const(&sc, x, 1), x);
         rx_tensor *p = reduce_keep(&sc, RX_PROD, nonzero, nd, dims);
@@ -117,8 +108,8 @@ static rx_status reduce_backward(rx_node *node, rx_tensor *const *grad_outputs, 
     }
     case RX_MAX:
     case RX_MIN: {
-        rx_tensor *x = rx_ag_cast(&sc, saved(&sc, node, 0), ct);
-        rx_tensor *y = rx_ag_reshape(&sc, rx_ag_cast(&sc, saved(&sc, node, 1), ct), in->ndim, ks);
+        rx_tensor *x = rx_ag_cast(&sc, rx_ag_saved(&sc, node, 0), ct);
+        rx_tensor *y = rx_ag_reshape(&sc, rx_ag_cast(&sc, rx_ag_saved(&sc, node, 1), ct), in->ndim, ks);
         rx_tensor *hit = rx_ag_binary(&sc, RX_EQ, x, y);
         rx_tensor *ties = rx_ag_cast(&sc, reduce_keep(&sc, RX_SUM, hit, nd, dims), ct);
         r = rx_ag_where(&sc, hit, rx_ag_binary(&sc, RX_DIV, gk, ties), rx_ag_const(&sc, x, 0));
@@ -171,7 +162,7 @@ static rx_status pick_backward(rx_node *node, rx_tensor *const *grad_outputs, rx
     int d = (int)node->ints[0];
     bool keepdim = node->ints[1] != 0;
     rx_ag_scratch sc = {0};
-    rx_tensor *ix = saved(&sc, node, 0), *g = grad_outputs[0];
+    rx_tensor *ix = rx_ag_saved(&sc, node, 0), *g = grad_outputs[0];
     if (!keepdim && sc.status == RX_OK) {
         rx_tensor *t = NULL;
         rx_status s = rx_op_unsqueeze(ix, d, &t);
@@ -188,15 +179,17 @@ static rx_status pick_backward(rx_node *node, rx_tensor *const *grad_outputs, rx
     return rx_ag_end(&sc);
 }
 
-/* Records `name` for *values over a with the index tensor ix (owned here: handed to *indices
- * when the caller asked for it, else released). */
-static rx_status record_pick(const char *name, rx_tensor *a, int dim, int keepdim, rx_tensor **values,
-                             rx_tensor *ix, rx_tensor **indices)
+/* Records `name` for *values over a, once the op ran with status s and gave the index tensor ix
+ * (owned here: handed to *indices when the caller asked for it, else released). */
+static rx_status record_pick(const char *name, rx_status s, rx_tensor *a, int dim, int keepdim,
+                             rx_tensor **values, rx_tensor *ix, rx_tensor **indices)
 {
+    if (indices) *indices = NULL;
+    RX_TRY(s);
     int d = 0;
     if (a->ndim > 0) rx_dim_normalize(dim, a->ndim, &d);
     rx_node *n = NULL;
-    rx_status s = rx_node_new(name, pick_backward, 1, &a, 1, &n);
+    s = rx_node_new(name, pick_backward, 1, &a, 1, &n);
     if (s == RX_OK) {
         n->ints[0] = d;
         n->ints[1] = keepdim != 0;
@@ -219,36 +212,32 @@ rx_status rx_max_dim(rx_tensor *a, int dim, int keepdim, rx_tensor **values, rx_
 {
     if (!picks_need_record(a, values)) return rx_op_max_dim(a, dim, keepdim, values, indices);
     rx_tensor *ix = NULL;
-    if (indices) *indices = NULL;
-    RX_TRY(rx_op_max_dim(a, dim, keepdim, values, &ix));
-    return record_pick("MaxDimBackward", a, dim, keepdim, values, ix, indices);
+    rx_status s = rx_op_max_dim(a, dim, keepdim, values, &ix);
+    return record_pick("MaxDimBackward", s, a, dim, keepdim, values, ix, indices);
 }
 
 rx_status rx_min_dim(rx_tensor *a, int dim, int keepdim, rx_tensor **values, rx_tensor **indices)
 {
     if (!picks_need_record(a, values)) return rx_op_min_dim(a, dim, keepdim, values, indices);
     rx_tensor *ix = NULL;
-    if (indices) *indices = NULL;
-    RX_TRY(rx_op_min_dim(a, dim, keepdim, values, &ix));
-    return record_pick("MinDimBackward", a, dim, keepdim, values, ix, indices);
+    rx_status s = rx_op_min_dim(a, dim, keepdim, values, &ix);
+    return record_pick("MinDimBackward", s, a, dim, keepdim, values, ix, indices);
 }
 
 rx_status rx_sort(rx_tensor *a, int dim, int descending, rx_tensor **values, rx_tensor **indices)
 {
     if (!picks_need_record(a, values)) return rx_op_sort(a, dim, descending, values, indices);
     rx_tensor *ix = NULL;
-    if (indices) *indices = NULL;
-    RX_TRY(rx_op_sort(a, dim, descending, values, &ix));
-    return record_pick("SortBackward", a, dim, 1, values, ix, indices);
+    rx_status s = rx_op_sort(a, dim, descending, values, &ix);
+    return record_pick("SortBackward", s, a, dim, 1, values, ix, indices);
 }
 
 rx_status rx_topk(rx_tensor *a, int64_t k, int dim, int largest, rx_tensor **values, rx_tensor **indices)
 {
     if (!picks_need_record(a, values)) return rx_op_topk(a, k, dim, largest, values, indices);
     rx_tensor *ix = NULL;
-    if (indices) *indices = NULL;
-    RX_TRY(rx_op_topk(a, k, dim, largest, values, &ix));
-    return record_pick("TopkBackward", a, dim, 1, values, ix, indices);
+    rx_status s = rx_op_topk(a, k, dim, largest, values, &ix);
+    return record_pick("TopkBackward", s, a, dim, 1, values, ix, indices);
 }
 
 /* ---- cumsum, softmax, log_softmax -------------------------------------------------------------- */
@@ -309,7 +298,7 @@ static rx_status softmax_backward(rx_node *node, rx_tensor *const *grad_outputs,
     rx_dtype ct = rx_ag_compute_dtype(in->dtype);
     int dim = (int)node->ints[1];
     rx_ag_scratch sc = {0};
-    rx_tensor *y = rx_ag_cast(&sc, saved(&sc, node, 0), ct);
+    rx_tensor *y = rx_ag_cast(&sc, rx_ag_saved(&sc, node, 0), ct);
     rx_tensor *g = rx_ag_cast(&sc, grad_outputs[0], ct), *r;
     if (node->ints[0]) /* g - exp(y) sum(g) */
         r = rx_ag_binary(&sc, RX_SUB, g,

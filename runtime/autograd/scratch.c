@@ -84,6 +84,15 @@ rx_tensor *rx_ag_const(rx_ag_scratch *sc, rx_tensor *like, double value)
     return rx_ag_keep(sc, s, t);
 }
 
+rx_tensor *rx_ag_saved(rx_ag_scratch *sc, rx_node *node, int k)
+{
+    rx_tensor *t = NULL;
+    if (sc->status != RX_OK) return NULL;
+    rx_status s = rx_node_saved(node, k, &t);
+    if (s != RX_OK) sc->status = s;
+    return t;
+}
+
 rx_dtype rx_ag_compute_dtype(rx_dtype dtype) { return dtype == RX_F16 || dtype == RX_BF16 ? RX_F32 : dtype; }
 
 void rx_ag_give(rx_ag_scratch *sc, rx_tensor *t, rx_tensor **out)

@@ -99,43 +99,28 @@ typedef void (*map2_fn)(char *o, const char *a, const char *b, int64_t n, int64_
 
 /* ---- scalar helpers ----------------------------------------------------------------------- */
 
-static inline float sigmoid_f32(float x)
-{
-    float e = expf(-fabsf(x));
-    float r = 1.0f / (1.0f + e);
-    return x >= 0.0f ? r : e * r;
-}
+/* The float helpers of type T, named like libm's functions: NAME##S with S its suffix (f for
+ * float, none for double), so that the op lists below call them as they call libm. */
+#define DEF_FLOAT_HELPERS(T, S)                                                                    \
+    static inline T sigmoid##S(T x)                                                                \
+    {                                                                                              \
+        T e = exp##S(-fabs##S(x));                                                                 \
+        T r = 1.0##S / (1.0##S + e);                                                               \
+        return x >= 0.0##S ? r : e * r;                                                            \
+    }                                                                                              \
+    static inline T gelu_tanh##S(T x)                                                              \
+    {                                                                                              \
+        const T k = 0.7978845608028654##S; /* sqrt(2 / pi) */                                     \
+        return 0.5##S * x * (1.0##S + tanh##S(k * (x + 0.044715##S * x * x * x)));                 \
+    }                                                                                              \
+    static inline T rem##S(T x, T y)                                                               \
+    {                                                                                              \
+        T r = fmod##S(x, y);                                                                       \
+        return (r != 0.0##S && ((r < 0.0##S) != (y < 0.0##S))) ? r + y : r;                        \
+    }
 
-static inline double sigmoid_f64(double x)
-{
-    double e = exp(-fabs(x));
-    double r = 1.0 / (1.0 + e);
-    return x >= 0.0 ? r : e * r;
-}
-
-static inline float gelu_tanh_f32(float x)
-{
-    const float k = 0.7978845608028654f; /* sqrt(2 / pi) */
-    return 0.5f * x * (1.0f + tanhf(k * (x + 0.044715f * x * x * x)));
-}
-
-static inline double gelu_tanh_f64(double x)
-{
-    const double k = 0.7978845608028654; /* sqrt(2 / pi) */
-    return 0.5 * x * (1.0 + tanh(k * (x + 0.044715 * x * x * x)));
-}
-
-static inline float rem_f32(float x, float y)
-{
-    float r = fmodf(x, y);
-    return (r != 0.0f && ((r < 0.0f) != (y < 0.0f))) ? r + y : r;
-}
-
-static inline double rem_f64(double x, double y)
-{
-    double r = fmod(x, y);
-    return (r != 0.0 && ((r < 0.0) != (y < 0.0))) ? r + y : r;
-}
+DEF_FLOAT_HELPERS(float, f)
+DEF_FLOAT_HELPERS(double, )
 
 /* Integer helpers compute in 64 bits; narrower types truncate the result, which is exact for
  * remainder and the right wrap-around for pow. */
@@ -163,239 +148,127 @@ static inline int64_t ipow(int64_t x, int64_t y)
 /* min(max(x, lo), hi): lo > hi gives hi (torch), NaN passes through; x is a plain variable */
 #define CLAMP(x, lo, hi) (((x) < (lo) ? (lo) : (x)) > (hi) ? (hi) : ((x) < (lo) ? (lo) : (x)))
 
-/* ---- unary maps --------------------------------------------------------------------------- */
+/* ---- op lists ------------------------------------------------------------------------------
+ * Each op is written once for a family of compute types. A list calls X(NAME, OP, T, OT, EXPR)
+ * per op: map NAME serves OP and computes EXPR over x (and y) of type T, written as OT. N names
+ * the compute type in map names (f32); S is the suffix of its libm functions and literals (f
+ * for float, none for double); U is the unsigned type integer arithmetic wraps in. */
 
 // clang-format off
-DEF_MAP1(neg_f32, float, float, -x)
-DEF_MAP1(abs_f32, float, float, fabsf(x))
-DEF_MAP1(exp_f32, float, float, expf(x))
-DEF_MAP1(log_f32, float, float, logf(x))
-DEF_MAP1(sqrt_f32, float, float, sqrtf(x))
-DEF_MAP1(rsqrt_f32, float, float, 1.0f / sqrtf(x))
-DEF_MAP1(sin_f32, float, float, sinf(x))
-DEF_MAP1(cos_f32, float, float, cosf(x))
-DEF_MAP1(tanh_f32, float, float, tanhf(x))
-DEF_MAP1(sigmoid_f32_map, float, float, sigmoid_f32(x))
-DEF_MAP1(relu_f32, float, float, x < 0.0f ? 0.0f : x)
-DEF_MAP1(silu_f32, float, float, x * sigmoid_f32(x))
-DEF_MAP1(gelu_f32, float, float, 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)))
-DEF_MAP1(gelu_tanh_f32_map, float, float, gelu_tanh_f32(x))
-DEF_MAP1(reciprocal_f32, float, float, 1.0f / x)
-DEF_MAP1(square_f32, float, float, x * x)
-DEF_MAP1(log1p_f32, float, float, log1pf(x))
-DEF_MAP1(expm1_f32, float, float, expm1f(x))
-DEF_MAP1(floor_f32, float, float, floorf(x))
-DEF_MAP1(ceil_f32, float, float, ceilf(x))
-DEF_MAP1(round_f32, float, float, rintf(x))
-DEF_MAP1(sign_f32, float, float, x > 0.0f ? 1.0f : x < 0.0f ? -1.0f : x)
-DEF_MAP1(not_f32, float, uint8_t, x == 0.0f)
-DEF_MAP1(clamp_f32, float, float, CLAMP(x, c[0], c[1]))
+#define FLOAT_UNARY_OPS(X, N, T, S)                                                                \
+    X(neg_##N, RX_NEG, T, T, -x)                                                                   \
+    X(abs_##N, RX_ABS, T, T, fabs##S(x))                                                           \
+    X(exp_##N, RX_EXP, T, T, exp##S(x))                                                            \
+    X(log_##N, RX_LOG, T, T, log##S(x))                                                            \
+    X(sqrt_##N, RX_SQRT, T, T, sqrt##S(x))                                                         \
+    X(rsqrt_##N, RX_RSQRT, T, T, 1.0##S / sqrt##S(x))                                              \
+    X(sin_##N, RX_SIN, T, T, sin##S(x))                                                            \
+    X(cos_##N, RX_COS, T, T, cos##S(x))                                                            \
+    X(tanh_##N, RX_TANH, T, T, tanh##S(x))                                                         \
+    X(sigmoid_##N, RX_SIGMOID, T, T, sigmoid##S(x))                                                \
+    X(relu_##N, RX_RELU, T, T, x < 0.0##S ? 0.0##S : x)                                            \
+    X(silu_##N, RX_SILU, T, T, x * sigmoid##S(x))                                                  \
+    X(gelu_##N, RX_GELU, T, T, 0.5##S * x * (1.0##S + erf##S(x * 0.70710678118654752##S)))        \
+    X(gelu_tanh_##N, RX_GELU_TANH, T, T, gelu_tanh##S(x))                                          \
+    X(reciprocal_##N, RX_RECIPROCAL, T, T, 1.0##S / x)                                             \
+    X(square_##N, RX_SQUARE, T, T, x * x)                                                          \
+    X(log1p_##N, RX_LOG1P, T, T, log1p##S(x))                                                      \
+    X(expm1_##N, RX_EXPM1, T, T, expm1##S(x))                                                      \
+    X(floor_##N, RX_FLOOR, T, T, floor##S(x))                                                      \
+    X(ceil_##N, RX_CEIL, T, T, ceil##S(x))                                                         \
+    X(round_##N, RX_ROUND, T, T, rint##S(x))                                                       \
+    X(sign_##N, RX_SIGN, T, T, x > 0.0##S ? 1.0##S : x < 0.0##S ? -1.0##S : x)                     \
+    X(not_##N, RX_LOGICAL_NOT, T, uint8_t, x == 0.0##S)
 
-DEF_MAP1(neg_f64, double, double, -x)
-DEF_MAP1(abs_f64, double, double, fabs(x))
-DEF_MAP1(exp_f64, double, double, exp(x))
-DEF_MAP1(log_f64, double, double, log(x))
-DEF_MAP1(sqrt_f64, double, double, sqrt(x))
-DEF_MAP1(rsqrt_f64, double, double, 1.0 / sqrt(x))
-DEF_MAP1(sin_f64, double, double, sin(x))
-DEF_MAP1(cos_f64, double, double, cos(x))
-DEF_MAP1(tanh_f64, double, double, tanh(x))
-DEF_MAP1(sigmoid_f64_map, double, double, sigmoid_f64(x))
-DEF_MAP1(relu_f64, double, double, x < 0.0 ? 0.0 : x)
-DEF_MAP1(silu_f64, double, double, x * sigmoid_f64(x))
-DEF_MAP1(gelu_f64, double, double, 0.5 * x * (1.0 + erf(x * 0.70710678118654752)))
-DEF_MAP1(gelu_tanh_f64_map, double, double, gelu_tanh_f64(x))
-DEF_MAP1(reciprocal_f64, double, double, 1.0 / x)
-DEF_MAP1(square_f64, double, double, x * x)
-DEF_MAP1(log1p_f64, double, double, log1p(x))
-DEF_MAP1(expm1_f64, double, double, expm1(x))
-DEF_MAP1(floor_f64, double, double, floor(x))
-DEF_MAP1(ceil_f64, double, double, ceil(x))
-DEF_MAP1(round_f64, double, double, rint(x))
-DEF_MAP1(sign_f64, double, double, x > 0.0 ? 1.0 : x < 0.0 ? -1.0 : x)
-DEF_MAP1(not_f64, double, uint8_t, x == 0.0)
-DEF_MAP1(clamp_f64, double, double, CLAMP(x, c[0], c[1]))
+/* integer tensors: the float-only ops have no map (rejected by the ops layer); floor, ceil and
+ * round are copies (copy_N, defined with the maps) */
+#define INT_UNARY_OPS(X, N, T, U)                                                                  \
+    X(neg_##N, RX_NEG, T, T, (T)(0u - (U)x))                                                       \
+    X(abs_##N, RX_ABS, T, T, x < 0 ? (T)(0u - (U)x) : x)                                           \
+    X(relu_##N, RX_RELU, T, T, x < 0 ? 0 : x)                                                      \
+    X(square_##N, RX_SQUARE, T, T, (T)((U)x * (U)x))                                               \
+    X(sign_##N, RX_SIGN, T, T, (x > 0) - (x < 0))                                                  \
+    X(not_##N, RX_LOGICAL_NOT, T, uint8_t, x == 0)
 
-DEF_MAP1(neg_i32, int32_t, int32_t, (int32_t)(0u - (uint32_t)x))
-DEF_MAP1(abs_i32, int32_t, int32_t, x < 0 ? (int32_t)(0u - (uint32_t)x) : x)
-DEF_MAP1(relu_i32, int32_t, int32_t, x < 0 ? 0 : x)
-DEF_MAP1(square_i32, int32_t, int32_t, (int32_t)((uint32_t)x * (uint32_t)x))
-DEF_MAP1(copy_i32, int32_t, int32_t, x)
-DEF_MAP1(sign_i32, int32_t, int32_t, (x > 0) - (x < 0))
-DEF_MAP1(not_i32, int32_t, uint8_t, x == 0)
-DEF_MAP1(clamp_i32, int32_t, int32_t, CLAMP(x, c[0], c[1]))
+#define FLOAT_BINARY_OPS(X, N, T, S)                                                               \
+    X(add_##N, RX_ADD, T, T, x + y)                                                                \
+    X(sub_##N, RX_SUB, T, T, x - y)                                                                \
+    X(mul_##N, RX_MUL, T, T, x * y)                                                                \
+    X(div_##N, RX_DIV, T, T, x / y)                                                                \
+    X(pow_##N, RX_POW, T, T, pow##S(x, y))                                                         \
+    X(max_##N, RX_MAXIMUM, T, T, MAXNAN(x, y))                                                     \
+    X(min_##N, RX_MINIMUM, T, T, MINNAN(x, y))                                                     \
+    X(rem_##N, RX_REMAINDER, T, T, rem##S(x, y))
 
-DEF_MAP1(neg_i64, int64_t, int64_t, (int64_t)(0u - (uint64_t)x))
-DEF_MAP1(abs_i64, int64_t, int64_t, x < 0 ? (int64_t)(0u - (uint64_t)x) : x)
-DEF_MAP1(relu_i64, int64_t, int64_t, x < 0 ? 0 : x)
-DEF_MAP1(square_i64, int64_t, int64_t, (int64_t)((uint64_t)x * (uint64_t)x))
-DEF_MAP1(copy_i64, int64_t, int64_t, x)
-DEF_MAP1(sign_i64, int64_t, int64_t, (x > 0) - (x < 0))
-DEF_MAP1(not_i64, int64_t, uint8_t, x == 0)
-DEF_MAP1(clamp_i64, int64_t, int64_t, CLAMP(x, c[0], c[1]))
+/* integer division has no map (rejected by the ops layer) */
+#define INT_BINARY_OPS(X, N, T, U)                                                                 \
+    X(add_##N, RX_ADD, T, T, (T)((U)x + (U)y))                                                     \
+    X(sub_##N, RX_SUB, T, T, (T)((U)x - (U)y))                                                     \
+    X(mul_##N, RX_MUL, T, T, (T)((U)x * (U)y))                                                     \
+    X(pow_##N, RX_POW, T, T, (T)ipow(x, y))                                                        \
+    X(max_##N, RX_MAXIMUM, T, T, x > y ? x : y)                                                    \
+    X(min_##N, RX_MINIMUM, T, T, x < y ? x : y)                                                    \
+    X(rem_##N, RX_REMAINDER, T, T, (T)irem(x, y))
 
-static const map1_fn unary_f32[RX_UNARY_OP_COUNT] = {
-    [RX_NEG] = neg_f32,
-    [RX_ABS] = abs_f32,
-    [RX_EXP] = exp_f32,
-    [RX_LOG] = log_f32,
-    [RX_SQRT] = sqrt_f32,
-    [RX_RSQRT] = rsqrt_f32,
-    [RX_SIN] = sin_f32,
-    [RX_COS] = cos_f32,
-    [RX_TANH] = tanh_f32,
-    [RX_SIGMOID] = sigmoid_f32_map,
-    [RX_RELU] = relu_f32,
-    [RX_SILU] = silu_f32,
-    [RX_GELU] = gelu_f32,
-    [RX_GELU_TANH] = gelu_tanh_f32_map,
-    [RX_RECIPROCAL] = reciprocal_f32,
-    [RX_SQUARE] = square_f32,
-    [RX_LOG1P] = log1p_f32,
-    [RX_EXPM1] = expm1_f32,
-    [RX_FLOOR] = floor_f32,
-    [RX_CEIL] = ceil_f32,
-    [RX_ROUND] = round_f32,
-    [RX_SIGN] = sign_f32,
-    [RX_LOGICAL_NOT] = not_f32,
-};
+/* comparisons and logical ops, the same for every compute type */
+#define CMP_OPS(X, N, T)                                                                           \
+    X(eq_##N, RX_EQ, T, uint8_t, x == y)                                                           \
+    X(ne_##N, RX_NE, T, uint8_t, x != y)                                                           \
+    X(lt_##N, RX_LT, T, uint8_t, x < y)                                                            \
+    X(le_##N, RX_LE, T, uint8_t, x <= y)                                                           \
+    X(gt_##N, RX_GT, T, uint8_t, x > y)                                                            \
+    X(ge_##N, RX_GE, T, uint8_t, x >= y)                                                           \
+    X(and_##N, RX_LOGICAL_AND, T, uint8_t, (x != 0) & (y != 0))                                    \
+    X(or_##N, RX_LOGICAL_OR, T, uint8_t, (x != 0) | (y != 0))
 
-static const map1_fn unary_f64[RX_UNARY_OP_COUNT] = {
-    [RX_NEG] = neg_f64,
-    [RX_ABS] = abs_f64,
-    [RX_EXP] = exp_f64,
-    [RX_LOG] = log_f64,
-    [RX_SQRT] = sqrt_f64,
-    [RX_RSQRT] = rsqrt_f64,
-    [RX_SIN] = sin_f64,
-    [RX_COS] = cos_f64,
-    [RX_TANH] = tanh_f64,
-    [RX_SIGMOID] = sigmoid_f64_map,
-    [RX_RELU] = relu_f64,
-    [RX_SILU] = silu_f64,
-    [RX_GELU] = gelu_f64,
-    [RX_GELU_TANH] = gelu_tanh_f64_map,
-    [RX_RECIPROCAL] = reciprocal_f64,
-    [RX_SQUARE] = square_f64,
-    [RX_LOG1P] = log1p_f64,
-    [RX_EXPM1] = expm1_f64,
-    [RX_FLOOR] = floor_f64,
-    [RX_CEIL] = ceil_f64,
-    [RX_ROUND] = round_f64,
-    [RX_SIGN] = sign_f64,
-    [RX_LOGICAL_NOT] = not_f64,
-};
+/* ---- maps and their tables ---------------------------------------------------------------- */
 
-/* integer tensors: the float-only ops stay NULL (rejected by the ops layer) */
+#define DEF1(NAME, OP, T, OT, EXPR) DEF_MAP1(NAME, T, OT, EXPR)
+#define DEF2(NAME, OP, T, OT, EXPR) DEF_MAP2(NAME, T, OT, EXPR)
+#define ENTRY(NAME, OP, T, OT, EXPR) [OP] = NAME,
+
+#define DEF_FLOAT_MAPS(N, T, S)                                                                    \
+    FLOAT_UNARY_OPS(DEF1, N, T, S)                                                                 \
+    DEF_MAP1(clamp_##N, T, T, CLAMP(x, c[0], c[1]))                                                \
+    FLOAT_BINARY_OPS(DEF2, N, T, S)                                                                \
+    CMP_OPS(DEF2, N, T)
+
+#define DEF_INT_MAPS(N, T, U)                                                                      \
+    INT_UNARY_OPS(DEF1, N, T, U)                                                                   \
+    DEF_MAP1(copy_##N, T, T, x)                                                                    \
+    DEF_MAP1(clamp_##N, T, T, CLAMP(x, c[0], c[1]))                                                \
+    INT_BINARY_OPS(DEF2, N, T, U)                                                                  \
+    CMP_OPS(DEF2, N, T)
+
+DEF_FLOAT_MAPS(f32, float, f)
+DEF_FLOAT_MAPS(f64, double, )
+DEF_INT_MAPS(i32, int32_t, uint32_t)
+DEF_INT_MAPS(i64, int64_t, uint64_t)
+
+static const map1_fn unary_f32[RX_UNARY_OP_COUNT] = {FLOAT_UNARY_OPS(ENTRY, f32, float, f)};
+static const map1_fn unary_f64[RX_UNARY_OP_COUNT] = {FLOAT_UNARY_OPS(ENTRY, f64, double, )};
 static const map1_fn unary_i32[RX_UNARY_OP_COUNT] = {
-    [RX_NEG] = neg_i32,       [RX_ABS] = abs_i32,    [RX_RELU] = relu_i32,
-    [RX_SQUARE] = square_i32, [RX_FLOOR] = copy_i32, [RX_CEIL] = copy_i32,
-    [RX_ROUND] = copy_i32,    [RX_SIGN] = sign_i32,  [RX_LOGICAL_NOT] = not_i32,
+    INT_UNARY_OPS(ENTRY, i32, int32_t, uint32_t)
+    [RX_FLOOR] = copy_i32, [RX_CEIL] = copy_i32, [RX_ROUND] = copy_i32,
 };
-
 static const map1_fn unary_i64[RX_UNARY_OP_COUNT] = {
-    [RX_NEG] = neg_i64,       [RX_ABS] = abs_i64,    [RX_RELU] = relu_i64,
-    [RX_SQUARE] = square_i64, [RX_FLOOR] = copy_i64, [RX_CEIL] = copy_i64,
-    [RX_ROUND] = copy_i64,    [RX_SIGN] = sign_i64,  [RX_LOGICAL_NOT] = not_i64,
+    INT_UNARY_OPS(ENTRY, i64, int64_t, uint64_t)
+    [RX_FLOOR] = copy_i64, [RX_CEIL] = copy_i64, [RX_ROUND] = copy_i64,
 };
-
-/* ---- binary maps -------------------------------------------------------------------------- */
-
-DEF_MAP2(add_f32, float, float, x + y)
-DEF_MAP2(sub_f32, float, float, x - y)
-DEF_MAP2(mul_f32, float, float, x * y)
-DEF_MAP2(div_f32, float, float, x / y)
-DEF_MAP2(pow_f32, float, float, powf(x, y))
-DEF_MAP2(max_f32, float, float, MAXNAN(x, y))
-DEF_MAP2(min_f32, float, float, MINNAN(x, y))
-DEF_MAP2(rem_f32_map, float, float, rem_f32(x, y))
-DEF_MAP2(eq_f32, float, uint8_t, x == y)
-DEF_MAP2(ne_f32, float, uint8_t, x != y)
-DEF_MAP2(lt_f32, float, uint8_t, x < y)
-DEF_MAP2(le_f32, float, uint8_t, x <= y)
-DEF_MAP2(gt_f32, float, uint8_t, x > y)
-DEF_MAP2(ge_f32, float, uint8_t, x >= y)
-DEF_MAP2(and_f32, float, uint8_t, (x != 0.0f) & (y != 0.0f))
-DEF_MAP2(or_f32, float, uint8_t, (x != 0.0f) | (y != 0.0f))
-
-DEF_MAP2(add_f64, double, double, x + y)
-DEF_MAP2(sub_f64, double, double, x - y)
-DEF_MAP2(mul_f64, double, double, x * y)
-DEF_MAP2(div_f64, double, double, x / y)
-DEF_MAP2(pow_f64, double, double, pow(x, y))
-DEF_MAP2(max_f64, double, double, MAXNAN(x, y))
-DEF_MAP2(min_f64, double, double, MINNAN(x, y))
-DEF_MAP2(rem_f64_map, double, double, rem_f64(x, y))
-DEF_MAP2(eq_f64, double, uint8_t, x == y)
-DEF_MAP2(ne_f64, double, uint8_t, x != y)
-DEF_MAP2(lt_f64, double, uint8_t, x < y)
-DEF_MAP2(le_f64, double, uint8_t, x <= y)
-DEF_MAP2(gt_f64, double, uint8_t, x > y)
-DEF_MAP2(ge_f64, double, uint8_t, x >= y)
-DEF_MAP2(and_f64, double, uint8_t, (x != 0.0) & (y != 0.0))
-DEF_MAP2(or_f64, double, uint8_t, (x != 0.0) | (y != 0.0))
-
-DEF_MAP2(add_i32, int32_t, int32_t, (int32_t)((uint32_t)x + (uint32_t)y))
-DEF_MAP2(sub_i32, int32_t, int32_t, (int32_t)((uint32_t)x - (uint32_t)y))
-DEF_MAP2(mul_i32, int32_t, int32_t, (int32_t)((uint32_t)x * (uint32_t)y))
-DEF_MAP2(pow_i32, int32_t, int32_t, (int32_t)ipow(x, y))
-DEF_MAP2(max_i32, int32_t, int32_t, x > y ? x : y)
-DEF_MAP2(min_i32, int32_t, int32_t, x < y ? x : y)
-DEF_MAP2(rem_i32, int32_t, int32_t, (int32_t)irem(x, y))
-DEF_MAP2(eq_i32, int32_t, uint8_t, x == y)
-DEF_MAP2(ne_i32, int32_t, uint8_t, x != y)
-DEF_MAP2(lt_i32, int32_t, uint8_t, x < y)
-DEF_MAP2(le_i32, int32_t, uint8_t, x <= y)
-DEF_MAP2(gt_i32, int32_t, uint8_t, x > y)
-DEF_MAP2(ge_i32, int32_t, uint8_t, x >= y)
-DEF_MAP2(and_i32, int32_t, uint8_t, (x != 0) & (y != 0))
-DEF_MAP2(or_i32, int32_t, uint8_t, (x != 0) | (y != 0))
-
-DEF_MAP2(add_i64, int64_t, int64_t, (int64_t)((uint64_t)x + (uint64_t)y))
-DEF_MAP2(sub_i64, int64_t, int64_t, (int64_t)((uint64_t)x - (uint64_t)y))
-DEF_MAP2(mul_i64, int64_t, int64_t, (int64_t)((uint64_t)x * (uint64_t)y))
-DEF_MAP2(pow_i64, int64_t, int64_t, ipow(x, y))
-DEF_MAP2(max_i64, int64_t, int64_t, x > y ? x : y)
-DEF_MAP2(min_i64, int64_t, int64_t, x < y ? x : y)
-DEF_MAP2(rem_i64, int64_t, int64_t, irem(x, y))
-DEF_MAP2(eq_i64, int64_t, uint8_t, x == y)
-DEF_MAP2(ne_i64, int64_t, uint8_t, x != y)
-DEF_MAP2(lt_i64, int64_t, uint8_t, x < y)
-DEF_MAP2(le_i64, int64_t, uint8_t, x <= y)
-DEF_MAP2(gt_i64, int64_t, uint8_t, x > y)
-DEF_MAP2(ge_i64, int64_t, uint8_t, x >= y)
-DEF_MAP2(and_i64, int64_t, uint8_t, (x != 0) & (y != 0))
-DEF_MAP2(or_i64, int64_t, uint8_t, (x != 0) | (y != 0))
-// clang-format on
 
 static const map2_fn binary_f32[RX_BINARY_OP_COUNT] = {
-    [RX_ADD] = add_f32, [RX_SUB] = sub_f32,     [RX_MUL] = mul_f32,         [RX_DIV] = div_f32,
-    [RX_POW] = pow_f32, [RX_MAXIMUM] = max_f32, [RX_MINIMUM] = min_f32,     [RX_REMAINDER] = rem_f32_map,
-    [RX_EQ] = eq_f32,   [RX_NE] = ne_f32,       [RX_LT] = lt_f32,           [RX_LE] = le_f32,
-    [RX_GT] = gt_f32,   [RX_GE] = ge_f32,       [RX_LOGICAL_AND] = and_f32, [RX_LOGICAL_OR] = or_f32,
+    FLOAT_BINARY_OPS(ENTRY, f32, float, f) CMP_OPS(ENTRY, f32, float)
 };
-
 static const map2_fn binary_f64[RX_BINARY_OP_COUNT] = {
-    [RX_ADD] = add_f64, [RX_SUB] = sub_f64,     [RX_MUL] = mul_f64,         [RX_DIV] = div_f64,
-    [RX_POW] = pow_f64, [RX_MAXIMUM] = max_f64, [RX_MINIMUM] = min_f64,     [RX_REMAINDER] = rem_f64_map,
-    [RX_EQ] = eq_f64,   [RX_NE] = ne_f64,       [RX_LT] = lt_f64,           [RX_LE] = le_f64,
-    [RX_GT] = gt_f64,   [RX_GE] = ge_f64,       [RX_LOGICAL_AND] = and_f64, [RX_LOGICAL_OR] = or_f64,
+    FLOAT_BINARY_OPS(ENTRY, f64, double, ) CMP_OPS(ENTRY, f64, double)
 };
-
-/* integer division stays NULL (rejected by the ops layer) */
 static const map2_fn binary_i32[RX_BINARY_OP_COUNT] = {
-    [RX_ADD] = add_i32,     [RX_SUB] = sub_i32,         [RX_MUL] = mul_i32,       [RX_POW] = pow_i32,
-    [RX_MAXIMUM] = max_i32, [RX_MINIMUM] = min_i32,     [RX_REMAINDER] = rem_i32, [RX_EQ] = eq_i32,
-    [RX_NE] = ne_i32,       [RX_LT] = lt_i32,           [RX_LE] = le_i32,         [RX_GT] = gt_i32,
-    [RX_GE] = ge_i32,       [RX_LOGICAL_AND] = and_i32, [RX_LOGICAL_OR] = or_i32,
+    INT_BINARY_OPS(ENTRY, i32, int32_t, uint32_t) CMP_OPS(ENTRY, i32, int32_t)
 };
-
 static const map2_fn binary_i64[RX_BINARY_OP_COUNT] = {
-    [RX_ADD] = add_i64,     [RX_SUB] = sub_i64,         [RX_MUL] = mul_i64,       [RX_POW] = pow_i64,
-    [RX_MAXIMUM] = max_i64, [RX_MINIMUM] = min_i64,     [RX_REMAINDER] = rem_i64, [RX_EQ] = eq_i64,
-    [RX_NE] = ne_i64,       [RX_LT] = lt_i64,           [RX_LE] = le_i64,         [RX_GT] = gt_i64,
-    [RX_GE] = ge_i64,       [RX_LOGICAL_AND] = and_i64, [RX_LOGICAL_OR] = or_i64,
+    INT_BINARY_OPS(ENTRY, i64, int64_t, uint64_t) CMP_OPS(ENTRY, i64, int64_t)
 };
+// clang-format on
 
 /* ---- compute types and staging ------------------------------------------------------------ */
 

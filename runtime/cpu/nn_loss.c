@@ -136,27 +136,49 @@ static rx_status pointwise_mean(const char *op, int kind, rx_tensor *loss, const
     return RX_OK;
 }
 
+/* The gradients of loss_term(kind, a, b) with respect to a and b, times scale. */
+static inline void loss_grads(int kind, double a, double b, double scale, double *da, double *db)
+{
+    if (kind == LOSS_MSE) {
+        *da = (a - b) * scale;
+        *db = -*da;
+        return;
+    }
+    double s = a >= 0 ? 1.0 / (1.0 + exp(-a)) : exp(a) / (1.0 + exp(a)); /* sigmoid(a) */
+    *da = (s - b) * scale;
+    *db = -a * scale;
+}
+
+/* Writes the gradients of pointwise_mean into da and db (either may be NULL: not wanted) for the
+ * 0-d incoming gradient grad. */
+static rx_status pointwise_mean_bwd(int kind, rx_tensor *da, rx_tensor *db, const rx_tensor *grad,
+                                    const rx_tensor *a, const rx_tensor *b)
+{
+    int64_t n = rx_tensor_numel(a);
+    rx_dtype dt = a->dtype;
+    const char *ap = rx_tensor_bytes(a), *bp = rx_tensor_bytes(b);
+    char *dap = da ? rx_tensor_bytes(da) : NULL, *dbp = db ? rx_tensor_bytes(db) : NULL;
+    double g = rx_nn_ld(rx_tensor_bytes(grad), 0, grad->dtype);
+    double scale = (kind == LOSS_MSE ? 2.0 : 1.0) * g / (double)(n ? n : 1);
+#pragma omp parallel for schedule(static) if (n >= RX_PARALLEL_MIN)
+    for (int64_t i = 0; i < n; i++) {
+        double ga, gb;
+        loss_grads(kind, rx_nn_ld(ap, i, dt), rx_nn_ld(bp, i, dt), scale, &ga, &gb);
+        if (dap) rx_nn_st(dap, i, dt, ga);
+        if (dbp) rx_nn_st(dbp, i, dt, gb);
+    }
+    return RX_OK;
+}
+
 rx_status rx_cpu_bce_with_logits(rx_tensor *loss, const rx_tensor *x, const rx_tensor *t)
 {
     return pointwise_mean("bce_with_logits", LOSS_BCE, loss, x, t);
 }
 
-rx_status rx_cpu_bce_with_logits_bwd(rx_tensor *dx, rx_tensor *dt_, const rx_tensor *grad, const rx_tensor *x,
+rx_status rx_cpu_bce_with_logits_bwd(rx_tensor *dx, rx_tensor *dt, const rx_tensor *grad, const rx_tensor *x,
                                      const rx_tensor *t)
 {
-    int64_t n = rx_tensor_numel(x);
-    rx_dtype dt = x->dtype;
-    const char *xp = rx_tensor_bytes(x), *tp = rx_tensor_bytes(t);
-    char *dxp = dx ? rx_tensor_bytes(dx) : NULL, *dtp = dt_ ? rx_tensor_bytes(dt_) : NULL;
-    double scale = rx_nn_ld(rx_tensor_bytes(grad), 0, grad->dtype) / (double)(n ? n : 1);
-#pragma omp parallel for schedule(static) if (n >= RX_PARALLEL_MIN)
-    for (int64_t i = 0; i < n; i++) {
-        double xi = rx_nn_ld(xp, i, dt);
-        double s = xi >= 0 ? 1.0 / (1.0 + exp(-xi)) : exp(xi) / (1.0 + exp(xi));
-        if (dxp) rx_nn_st(dxp, i, dt, (s - rx_nn_ld(tp, i, dt)) * scale);
-        if (dtp) rx_nn_st(dtp, i, dt, -xi * scale);
-    }
-    return RX_OK;
+    return pointwise_mean_bwd(LOSS_BCE, dx, dt, grad, x, t);
 }
 
 rx_status rx_cpu_mse(rx_tensor *loss, const rx_tensor *a, const rx_tensor *b)
@@ -167,16 +189,5 @@ rx_status rx_cpu_mse(rx_tensor *loss, const rx_tensor *a, const rx_tensor *b)
 rx_status rx_cpu_mse_bwd(rx_tensor *da, rx_tensor *db, const rx_tensor *grad, const rx_tensor *a,
                          const rx_tensor *b)
 {
-    int64_t n = rx_tensor_numel(a);
-    rx_dtype dt = a->dtype;
-    const char *ap = rx_tensor_bytes(a), *bp = rx_tensor_bytes(b);
-    char *dap = da ? rx_tensor_bytes(da) : NULL, *dbp = db ? rx_tensor_bytes(db) : NULL;
-    double scale = 2.0 * rx_nn_ld(rx_tensor_bytes(grad), 0, grad->dtype) / (double)(n ? n : 1);
-#pragma omp parallel for schedule(static) if (n >= RX_PARALLEL_MIN)
-    for (int64_t i = 0; i < n; i++) {
-        double d = (rx_nn_ld(ap, i, dt) - rx_nn_ld(bp, i, dt)) * scale;
-        if (dap) rx_nn_st(dap, i, dt, d);
-        if (dbp) rx_nn_st(dbp, i, dt, -d);
-    }
-    return RX_OK;
+    return pointwise_mean_bwd(LOSS_MSE, da, db, grad, a, b);
 }

@@ -6,7 +6,8 @@
  * the fused backward: dx row by row from the saved statistics, and dw/db as fixed-order column
  * sums of per-chunk partials (see rx_nn_sum_chunks), so results do not depend on the thread
  * count. Rows are converted to double buffers (per-thread scratch) and the per-channel parameters
- * once per call.
+ * once per call; RMSNorm in f32 (the training path) instead works on the f32 rows directly, with
+ * the row sums and the dw partials in double and the elementwise products in f32.
  *
  *   RMSNorm:   y = x r w,                  r = 1 / sqrt(mean(x^2) + eps)
  *              dx = r (g w) - r^3 x mean(g w x),   dw = sum_rows g x r
@@ -15,6 +16,7 @@
  */
 #include "cpu_kernels.h"
 #include "strided.h"
+#include "vexp.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -87,8 +89,108 @@ static rx_status bufs_new(const char *op, int64_t m, int64_t c, const rx_tensor 
     return RX_OK;
 }
 
+/* RMSNorm of the f32 rows [i0, i1) of x (M, c): out = x r w, rstd[i] = r (rstd may be NULL). */
+RX_VEC_CLONES static void rmsnorm_rows_f32(float *out, float *rstd, const float *x, const float *w, int64_t i0,
+                                           int64_t i1, int64_t c, double eps)
+{
+    for (int64_t i = i0; i < i1; i++) {
+        const float *xr = x + i * c;
+        float *yr = out + i * c;
+        double ss = 0.0;
+#pragma omp simd reduction(+ : ss)
+        for (int64_t j = 0; j < c; j++) ss += (double)xr[j] * xr[j];
+        float r = (float)(1.0 / sqrt(ss / (double)c + eps));
+#pragma omp simd
+        for (int64_t j = 0; j < c; j++) yr[j] = xr[j] * r * w[j];
+        if (rstd) rstd[i] = r;
+    }
+}
+
+/* RMSNorm backward over the f32 rows [i0, i1): dx rows (dx may be NULL) and, when pw is given,
+ * pw[j] += sum over the rows of g x r (double partial sums). */
+RX_VEC_CLONES static void rmsnorm_bwd_rows_f32(float *dx, double *pw, const float *g, const float *x,
+                                               const float *w, const float *rstd, int64_t i0, int64_t i1,
+                                               int64_t c)
+{
+    for (int64_t i = i0; i < i1; i++) {
+        const float *xr = x + i * c, *gr = g + i * c;
+        float r = rstd[i];
+        if (pw) {
+#pragma omp simd
+            for (int64_t j = 0; j < c; j++) pw[j] += (double)(gr[j] * xr[j]) * r;
+        }
+        if (!dx) continue;
+        double dot = 0.0;
+#pragma omp simd reduction(+ : dot)
+        for (int64_t j = 0; j < c; j++) dot += (double)(gr[j] * w[j]) * xr[j];
+        float coef = (float)((double)r * r * r * dot / (double)c);
+        float *dr = dx + i * c;
+#pragma omp simd
+        for (int64_t j = 0; j < c; j++) dr[j] = r * (gr[j] * w[j]) - coef * xr[j];
+    }
+}
+
+/* w as f32 (ones when NULL) in buf, or w's own data; NULL when out of memory. */
+static const float *weights_f32(const rx_tensor *w, int64_t c, float **buf)
+{
+    *buf = NULL;
+    if (w) return (const float *)rx_tensor_bytes(w);
+    *buf = malloc(sizeof(float) * (size_t)(c + 1));
+    if (!*buf) return NULL;
+    for (int64_t j = 0; j < c; j++) (*buf)[j] = 1.0f;
+    return *buf;
+}
+
+static bool f32_path(const rx_tensor *x, const rx_tensor *w)
+{
+    return x->dtype == RX_F32 && (!w || w->dtype == RX_F32);
+}
+
+static rx_status rmsnorm_f32(rx_tensor *out, rx_tensor *rstd, const rx_tensor *x, const rx_tensor *w, double eps)
+{
+    int64_t m = x->shape[0], c = x->shape[1];
+    float *ones;
+    const float *wv = weights_f32(w, c, &ones);
+    if (!wv) return rx_fail(RX_ERR_NOMEM, "cpu rmsnorm: out of host memory for %lld weights", (long long)c);
+    float *op = (float *)rx_tensor_bytes(out), *rp = rstd ? (float *)rx_tensor_bytes(rstd) : NULL;
+    const float *xp = (const float *)rx_tensor_bytes(x);
+    int64_t rows = 16, nb = (m + rows - 1) / rows;
+#pragma omp parallel for schedule(static) if (m > 1 && m * c >= RX_PARALLEL_MIN)
+    for (int64_t k = 0; k < nb; k++)
+        rmsnorm_rows_f32(op, rp, xp, wv, k * rows, (k + 1) * rows < m ? (k + 1) * rows : m, c, eps);
+    free(ones);
+    return RX_OK;
+}
+
+static rx_status rmsnorm_bwd_f32(rx_tensor *dx, rx_tensor *dw, const rx_tensor *g, const rx_tensor *x,
+                                 const rx_tensor *w, const rx_tensor *rstd)
+{
+    int64_t m = x->shape[0], c = x->shape[1];
+    int64_t chunk = rx_nn_chunk_rows(m), nchunks = m ? (m + chunk - 1) / chunk : 1;
+    float *ones;
+    const float *wv = weights_f32(w, c, &ones);
+    double *partials = dw ? calloc((size_t)(nchunks * c + 1), sizeof(double)) : NULL;
+    if (!wv || (dw && !partials)) {
+        free(ones);
+        free(partials);
+        return rx_fail(RX_ERR_NOMEM, "cpu rmsnorm backward: out of host memory for row buffers");
+    }
+    float *dxp = dx ? (float *)rx_tensor_bytes(dx) : NULL;
+    const float *gp = (const float *)rx_tensor_bytes(g), *xp = (const float *)rx_tensor_bytes(x),
+                *rp = (const float *)rx_tensor_bytes(rstd);
+#pragma omp parallel for schedule(static) if (nchunks > 1 && m * c >= RX_PARALLEL_MIN)
+    for (int64_t k = 0; k < nchunks; k++)
+        rmsnorm_bwd_rows_f32(dxp, partials ? partials + k * c : NULL, gp, xp, wv, rp, k * chunk,
+                             (k + 1) * chunk < m ? (k + 1) * chunk : m, c);
+    if (dw) rx_nn_sum_chunks(partials, nchunks, c, rx_tensor_bytes(dw), dw->dtype);
+    free(ones);
+    free(partials);
+    return RX_OK;
+}
+
 rx_status rx_cpu_rmsnorm(rx_tensor *out, rx_tensor *rstd, const rx_tensor *x, const rx_tensor *w, double eps)
 {
+    if (f32_path(x, w)) return rmsnorm_f32(out, rstd, x, w, eps);
     int64_t m = x->shape[0], c = x->shape[1], es = rx_dtype_size(x->dtype);
     rx_dtype dt = x->dtype, st = stat_dtype(dt);
     const char *xp = rx_tensor_bytes(x);
@@ -116,6 +218,7 @@ rx_status rx_cpu_rmsnorm(rx_tensor *out, rx_tensor *rstd, const rx_tensor *x, co
 rx_status rx_cpu_rmsnorm_bwd(rx_tensor *dx, rx_tensor *dw, const rx_tensor *g, const rx_tensor *x,
                              const rx_tensor *w, const rx_tensor *rstd)
 {
+    if (f32_path(x, w) && rstd->dtype == RX_F32) return rmsnorm_bwd_f32(dx, dw, g, x, w, rstd);
     int64_t m = x->shape[0], c = x->shape[1], es = rx_dtype_size(x->dtype);
     rx_dtype dt = x->dtype, st = stat_dtype(dt);
     const char *xp = rx_tensor_bytes(x), *gp = rx_tensor_bytes(g), *rp = rx_tensor_bytes(rstd);

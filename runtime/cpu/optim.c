@@ -54,6 +54,13 @@ static rx_status work_list(const char *op, int n, rx_tensor *const *ts, work_ite
     return RX_OK;
 }
 
+/* The first byte of item w's chunk in ts[w->tensor] (lists of one call cut alike). */
+static inline char *chunk(rx_tensor *const *ts, const work_item *w)
+{
+    const rx_tensor *t = ts[w->tensor];
+    return rx_tensor_bytes(t) + w->begin * rx_dtype_size(t->dtype);
+}
+
 /* Element i of a float buffer of dtype dt, as f32 / stored from f32. */
 static inline float load_f(const char *p, rx_dtype dt, int64_t i)
 {
@@ -126,33 +133,41 @@ static adamw_k adamw_consts(const rx_adamw_opts *opts)
     return k;
 }
 
+/* The constants of adamw_k rounded to f32, for the f32 update. */
+typedef struct adamw_kf {
+    float decay, omb1, b2, omb2, step, bc2s, eps;
+} adamw_kf;
+
+static inline adamw_kf adamw_consts_f32(const adamw_k *k)
+{
+    adamw_kf c = {(float)k->decay,     (float)k->omb1,     (float)k->b2, (float)k->omb2,
+                  (float)k->step_size, (float)k->bc2_sqrt, (float)k->eps};
+    return c;
+}
+
+/* One f32 AdamW update of parameter value p with gradient g: the moments *m and *v move in
+ * place; returns the new parameter value. */
+static inline float adamw_update_f32(float p, float g, float *m, float *v, const adamw_kf *c)
+{
+    float mi = lerp_f(*m, g, c->omb1);
+    float vi = *v * c->b2 + c->omb2 * g * g;
+    *m = mi;
+    *v = vi;
+    return p * c->decay - c->step * (mi / (sqrtf(vi) / c->bc2s + c->eps));
+}
+
 static void adamw_f32(float *p, const float *g, float *m, float *v, int64_t n, const adamw_k *k)
 {
-    const float decay = (float)k->decay, omb1 = (float)k->omb1, b2 = (float)k->b2, omb2 = (float)k->omb2;
-    const float step = (float)k->step_size, bc2s = (float)k->bc2_sqrt, eps = (float)k->eps;
-    for (int64_t i = 0; i < n; i++) {
-        float gi = g[i];
-        float mi = lerp_f(m[i], gi, omb1);
-        float vi = v[i] * b2 + omb2 * gi * gi;
-        m[i] = mi;
-        v[i] = vi;
-        p[i] = p[i] * decay - step * (mi / (sqrtf(vi) / bc2s + eps));
-    }
+    const adamw_kf c = adamw_consts_f32(k);
+    for (int64_t i = 0; i < n; i++) p[i] = adamw_update_f32(p[i], g[i], &m[i], &v[i], &c);
 }
 
 /* f16/bf16 parameters: f32 math, one rounding back per element. */
 static void adamw_half(char *p, const char *g, float *m, float *v, int64_t n, rx_dtype dt, const adamw_k *k)
 {
-    const float decay = (float)k->decay, omb1 = (float)k->omb1, b2 = (float)k->b2, omb2 = (float)k->omb2;
-    const float step = (float)k->step_size, bc2s = (float)k->bc2_sqrt, eps = (float)k->eps;
-    for (int64_t i = 0; i < n; i++) {
-        float gi = load_f(g, dt, i);
-        float mi = lerp_f(m[i], gi, omb1);
-        float vi = v[i] * b2 + omb2 * gi * gi;
-        m[i] = mi;
-        v[i] = vi;
-        store_f(p, dt, i, load_f(p, dt, i) * decay - step * (mi / (sqrtf(vi) / bc2s + eps)));
-    }
+    const adamw_kf c = adamw_consts_f32(k);
+    for (int64_t i = 0; i < n; i++)
+        store_f(p, dt, i, adamw_update_f32(load_f(p, dt, i), load_f(g, dt, i), &m[i], &v[i], &c));
 }
 
 static void adamw_f64(double *p, const double *g, float *m, float *v, int64_t n, const adamw_k *k)
@@ -177,14 +192,12 @@ rx_status rx_cpu_adamw_step(int n, rx_tensor *const *params, rx_tensor *const *g
     adamw_k k = adamw_consts(opts);
 #pragma omp parallel for schedule(dynamic) if (total >= RX_PARALLEL_MIN)
     for (int64_t w = 0; w < count; w++) {
-        int i = work[w].tensor;
-        int64_t b = work[w].begin, len = work[w].len;
-        rx_dtype dt = params[i]->dtype;
-        int64_t es = rx_dtype_size(dt);
-        char *p = rx_tensor_bytes(params[i]) + b * es;
-        const char *g = rx_tensor_bytes(grads[i]) + b * es;
-        float *m = (float *)rx_tensor_bytes(exp_avg[i]) + b;
-        float *v = (float *)rx_tensor_bytes(exp_avg_sq[i]) + b;
+        const work_item *it = &work[w];
+        int64_t len = it->len;
+        rx_dtype dt = params[it->tensor]->dtype;
+        char *p = chunk(params, it);
+        const char *g = chunk(grads, it);
+        float *m = (float *)chunk(exp_avg, it), *v = (float *)chunk(exp_avg_sq, it);
         if (dt == RX_F32)
             adamw_f32((float *)p, (const float *)g, m, v, len, &k);
         else if (dt == RX_F64)
@@ -200,15 +213,9 @@ rx_status rx_cpu_adamw_step(int n, rx_tensor *const *params, rx_tensor *const *g
  * f32) = the master rounded to its dtype. */
 static void adamw_master(char *p, float *w, const char *g, float *m, float *v, int64_t n, rx_dtype dt, const adamw_k *k)
 {
-    const float decay = (float)k->decay, omb1 = (float)k->omb1, b2 = (float)k->b2, omb2 = (float)k->omb2;
-    const float step = (float)k->step_size, bc2s = (float)k->bc2_sqrt, eps = (float)k->eps;
+    const adamw_kf c = adamw_consts_f32(k);
     for (int64_t i = 0; i < n; i++) {
-        float gi = load_f(g, dt, i);
-        float mi = lerp_f(m[i], gi, omb1);
-        float vi = v[i] * b2 + omb2 * gi * gi;
-        m[i] = mi;
-        v[i] = vi;
-        w[i] = w[i] * decay - step * (mi / (sqrtf(vi) / bc2s + eps));
+        w[i] = adamw_update_f32(w[i], load_f(g, dt, i), &m[i], &v[i], &c);
         store_f(p, dt, i, w[i]);
     }
 }
@@ -222,13 +229,10 @@ rx_status rx_cpu_adamw_step_master(int n, rx_tensor *const *params, rx_tensor *c
     adamw_k k = adamw_consts(opts);
 #pragma omp parallel for schedule(dynamic) if (total >= RX_PARALLEL_MIN)
     for (int64_t w = 0; w < count; w++) {
-        int i = work[w].tensor;
-        int64_t b = work[w].begin, len = work[w].len;
-        rx_dtype dt = params[i]->dtype;
-        int64_t es = rx_dtype_size(dt);
-        adamw_master(rx_tensor_bytes(params[i]) + b * es, (float *)rx_tensor_bytes(master[i]) + b,
-                     rx_tensor_bytes(grads[i]) + b * es, (float *)rx_tensor_bytes(exp_avg[i]) + b,
-                     (float *)rx_tensor_bytes(exp_avg_sq[i]) + b, len, dt, &k);
+        const work_item *it = &work[w];
+        adamw_master(chunk(params, it), (float *)chunk(master, it), chunk(grads, it),
+                     (float *)chunk(exp_avg, it), (float *)chunk(exp_avg_sq, it), it->len,
+                     params[it->tensor]->dtype, &k);
     }
     free(work);
     return RX_OK;
@@ -286,14 +290,13 @@ rx_status rx_cpu_sgd_step(int n, rx_tensor *const *params, rx_tensor *const *gra
     sgd_k k = {lr, momentum, dampening, weight_decay, nesterov != 0, first_step != 0, bufs != NULL};
 #pragma omp parallel for schedule(dynamic) if (total >= RX_PARALLEL_MIN)
     for (int64_t w = 0; w < count; w++) {
-        int i = work[w].tensor;
-        int64_t b = work[w].begin, len = work[w].len;
-        rx_dtype dt = params[i]->dtype;
-        int64_t es = rx_dtype_size(dt);
-        char *p = rx_tensor_bytes(params[i]) + b * es;
-        const char *g = rx_tensor_bytes(grads[i]) + b * es;
-        rx_dtype bdt = bufs ? bufs[i]->dtype : RX_F32;
-        char *buf = bufs ? rx_tensor_bytes(bufs[i]) + b * rx_dtype_size(bdt) : NULL;
+        const work_item *it = &work[w];
+        int64_t len = it->len;
+        rx_dtype dt = params[it->tensor]->dtype;
+        char *p = chunk(params, it);
+        const char *g = chunk(grads, it);
+        rx_dtype bdt = bufs ? bufs[it->tensor]->dtype : RX_F32;
+        char *buf = bufs ? chunk(bufs, it) : NULL;
         if (dt == RX_F64)
             sgd_double((double *)p, (const double *)g, buf, bdt, len, &k);
         else
@@ -336,11 +339,8 @@ rx_status rx_cpu_sum_squares(int n, rx_tensor *const *tensors, double *out)
         return rx_fail(RX_ERR_NOMEM, "global_norm: out of host memory");
     }
 #pragma omp parallel for schedule(dynamic) if (total >= RX_PARALLEL_MIN)
-    for (int64_t w = 0; w < count; w++) {
-        const rx_tensor *t = tensors[work[w].tensor];
-        partial[w] = sum_squares_chunk(rx_tensor_bytes(t) + work[w].begin * rx_dtype_size(t->dtype), t->dtype,
-                                       work[w].len);
-    }
+    for (int64_t w = 0; w < count; w++)
+        partial[w] = sum_squares_chunk(chunk(tensors, &work[w]), tensors[work[w].tensor]->dtype, work[w].len);
     for (int i = 0; i < n; i++) out[i] = 0;
     for (int64_t w = 0; w < count; w++) out[work[w].tensor] += partial[w];
     free(partial);
@@ -356,9 +356,8 @@ rx_status rx_cpu_scale(int n, rx_tensor *const *tensors, double s)
     const float sf = (float)s;
 #pragma omp parallel for schedule(dynamic) if (total >= RX_PARALLEL_MIN)
     for (int64_t w = 0; w < count; w++) {
-        const rx_tensor *t = tensors[work[w].tensor];
-        rx_dtype dt = t->dtype;
-        char *p = rx_tensor_bytes(t) + work[w].begin * rx_dtype_size(dt);
+        rx_dtype dt = tensors[work[w].tensor]->dtype;
+        char *p = chunk(tensors, &work[w]);
         int64_t len = work[w].len;
         if (dt == RX_F64) {
             double *x = (double *)p;

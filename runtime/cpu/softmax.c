@@ -12,56 +12,36 @@
 #include <math.h>
 #include <stdlib.h>
 
-/* y = softmax(x) or log_softmax(x) over n floats; y may be x. */
-static void softmax_row_f32(const float *x, float *y, int64_t n, int log_out)
-{
-    float mx = -INFINITY;
-    for (int64_t i = 0; i < n; i++) {
-        if (isnan(x[i])) {
-            mx = x[i];
-            break;
-        }
-        if (x[i] > mx) mx = x[i];
+/* Defines NAME: y = softmax(x) or log_softmax(x) over n elements of type T, with EXP the exp of
+ * T; y may be x. */
+#define DEF_SOFTMAX_ROW(NAME, T, EXP)                                                             \
+    static void NAME(const T *x, T *y, int64_t n, int log_out)                                    \
+    {                                                                                             \
+        T mx = -INFINITY;                                                                         \
+        for (int64_t i = 0; i < n; i++) {                                                         \
+            if (isnan(x[i])) {                                                                    \
+                mx = x[i];                                                                        \
+                break;                                                                            \
+            }                                                                                     \
+            if (x[i] > mx) mx = x[i];                                                             \
+        }                                                                                         \
+        double sum = 0;                                                                           \
+        for (int64_t i = 0; i < n; i++) {                                                         \
+            T e = EXP(x[i] - mx);                                                                 \
+            if (!log_out) y[i] = e;                                                               \
+            sum += e;                                                                             \
+        }                                                                                         \
+        if (log_out) {                                                                            \
+            T ls = (T)log(sum);                                                                   \
+            for (int64_t i = 0; i < n; i++) y[i] = (x[i] - mx) - ls;                              \
+        } else {                                                                                  \
+            double inv = 1.0 / sum;                                                               \
+            for (int64_t i = 0; i < n; i++) y[i] = (T)(y[i] * inv);                               \
+        }                                                                                         \
     }
-    double sum = 0;
-    for (int64_t i = 0; i < n; i++) {
-        float e = expf(x[i] - mx);
-        if (!log_out) y[i] = e;
-        sum += e;
-    }
-    if (log_out) {
-        float ls = (float)log(sum);
-        for (int64_t i = 0; i < n; i++) y[i] = (x[i] - mx) - ls;
-    } else {
-        double inv = 1.0 / sum;
-        for (int64_t i = 0; i < n; i++) y[i] = (float)(y[i] * inv);
-    }
-}
 
-static void softmax_row_f64(const double *x, double *y, int64_t n, int log_out)
-{
-    double mx = -INFINITY;
-    for (int64_t i = 0; i < n; i++) {
-        if (isnan(x[i])) {
-            mx = x[i];
-            break;
-        }
-        if (x[i] > mx) mx = x[i];
-    }
-    double sum = 0;
-    for (int64_t i = 0; i < n; i++) {
-        double e = exp(x[i] - mx);
-        if (!log_out) y[i] = e;
-        sum += e;
-    }
-    if (log_out) {
-        double ls = log(sum);
-        for (int64_t i = 0; i < n; i++) y[i] = (x[i] - mx) - ls;
-    } else {
-        double inv = 1.0 / sum;
-        for (int64_t i = 0; i < n; i++) y[i] *= inv;
-    }
-}
+DEF_SOFTMAX_ROW(softmax_row_f32, float, expf)
+DEF_SOFTMAX_ROW(softmax_row_f64, double, exp)
 
 rx_status rx_cpu_softmax_rows(rx_tensor *out, const rx_tensor *a, int log_out)
 {

@@ -44,6 +44,15 @@ static int finish(lua_State *L, rx_status status, rx_tensor **out)
     return 1;
 }
 
+/* The bindings f(a, b) -> out of two tensors: swiglu, bce_with_logits, mse. */
+static int two_tensors(lua_State *L, rx_status (*fn)(rx_tensor *, rx_tensor *, rx_tensor **))
+{
+    rx_tensor *a = rxl_check_tensor(L, 1);
+    rx_tensor *b = rxl_check_tensor(L, 2);
+    rx_tensor **out = rxl_push_slot(L);
+    return finish(L, fn(a, b, out), out);
+}
+
 /* linear(x, w [, b]) -> x w^T + b: x (..., in), w (out, in), b (out) */
 static int nn_linear(lua_State *L)
 {
@@ -174,13 +183,7 @@ static int nn_attention(lua_State *L)
 }
 
 /* swiglu(gate, up) -> silu(gate) * up */
-static int nn_swiglu(lua_State *L)
-{
-    rx_tensor *gate = rxl_check_tensor(L, 1);
-    rx_tensor *up = rxl_check_tensor(L, 2);
-    rx_tensor **out = rxl_push_slot(L);
-    return finish(L, rx_swiglu(gate, up, out), out);
-}
+static int nn_swiglu(lua_State *L) { return two_tensors(L, rx_swiglu); }
 
 /* dropout(x, p [, training = true [, generator]]) */
 static int nn_dropout(lua_State *L)
@@ -238,22 +241,10 @@ static int nn_cross_entropy(lua_State *L)
 }
 
 /* bce_with_logits(logits, targets) -> 0-d mean loss */
-static int nn_bce_with_logits(lua_State *L)
-{
-    rx_tensor *logits = rxl_check_tensor(L, 1);
-    rx_tensor *targets = rxl_check_tensor(L, 2);
-    rx_tensor **out = rxl_push_slot(L);
-    return finish(L, rx_bce_with_logits(logits, targets, out), out);
-}
+static int nn_bce_with_logits(lua_State *L) { return two_tensors(L, rx_bce_with_logits); }
 
 /* mse(pred, target) -> 0-d mean squared error */
-static int nn_mse(lua_State *L)
-{
-    rx_tensor *pred = rxl_check_tensor(L, 1);
-    rx_tensor *target = rxl_check_tensor(L, 2);
-    rx_tensor **out = rxl_push_slot(L);
-    return finish(L, rx_mse(pred, target, out), out);
-}
+static int nn_mse(lua_State *L) { return two_tensors(L, rx_mse); }
 
 static const luaL_Reg nn_functions[] = {
     {"linear", nn_linear},

@@ -41,6 +41,22 @@ static int opt_bool(lua_State *L, int idx, const char *what, int dflt)
     return lua_toboolean(L, idx);
 }
 
+/* Ends a binding whose (values, indices) slots the core call filled: raises on failure, else
+ * counts both tensors' bytes and returns them. */
+static int finish_pair(lua_State *L, rx_status status, rx_tensor **values, rx_tensor **indices)
+{
+    rxl_check_status(L, status);
+    rxl_note_tensor(L, *values);
+    rxl_note_tensor(L, *indices);
+    return 2;
+}
+
+/* The optional dim at idx (1-based, negative from the end); absent or nil: the last dim. */
+static int opt_dim_last(lua_State *L, int idx, int ndim)
+{
+    return lua_isnoneornil(L, idx) ? rxl_dim_value(L, idx, -1, ndim) : rxl_check_dim(L, idx, ndim);
+}
+
 static int reduce(lua_State *L, rx_reduce_op op)
 {
     rx_tensor *a = rxl_check_tensor(L, 1);
@@ -71,11 +87,10 @@ static int extreme(lua_State *L, int is_max)
     int keepdim = opt_bool(L, 3, "keepdim", 0);
     rx_tensor **values = rxl_push_slot(L);
     rx_tensor **indices = rxl_push_slot(L);
-    rxl_check_status(L, is_max ? rx_max_dim(a, dim, keepdim, values, indices)
-                               : rx_min_dim(a, dim, keepdim, values, indices));
-    rxl_note_tensor(L, *values);
-    rxl_note_tensor(L, *indices);
-    return 2;
+    return finish_pair(L,
+                       is_max ? rx_max_dim(a, dim, keepdim, values, indices)
+                              : rx_min_dim(a, dim, keepdim, values, indices),
+                       values, indices);
 }
 
 static int math_max(lua_State *L) { return extreme(L, 1); }
@@ -115,14 +130,11 @@ static int math_matmul(lua_State *L)
 static int math_sort(lua_State *L)
 {
     rx_tensor *a = rxl_check_tensor(L, 1);
-    int dim = lua_isnoneornil(L, 2) ? rxl_dim_value(L, 2, -1, rx_tensor_ndim(a)) : rxl_check_dim(L, 2, rx_tensor_ndim(a));
+    int dim = opt_dim_last(L, 2, rx_tensor_ndim(a));
     int descending = opt_bool(L, 3, "descending", 0);
     rx_tensor **values = rxl_push_slot(L);
     rx_tensor **indices = rxl_push_slot(L);
-    rxl_check_status(L, rx_sort(a, dim, descending, values, indices));
-    rxl_note_tensor(L, *values);
-    rxl_note_tensor(L, *indices);
-    return 2;
+    return finish_pair(L, rx_sort(a, dim, descending, values, indices), values, indices);
 }
 
 /* topk(k [, dim = -1 [, largest = true]]) -> values, indices (0-based, i64), sorted */
@@ -130,41 +142,32 @@ static int math_topk(lua_State *L)
 {
     rx_tensor *a = rxl_check_tensor(L, 1);
     lua_Integer k = rxl_check_integer(L, 2, "k");
-    int dim = lua_isnoneornil(L, 3) ? rxl_dim_value(L, 3, -1, rx_tensor_ndim(a)) : rxl_check_dim(L, 3, rx_tensor_ndim(a));
+    int dim = opt_dim_last(L, 3, rx_tensor_ndim(a));
     int largest = opt_bool(L, 4, "largest", 1);
     rx_tensor **values = rxl_push_slot(L);
     rx_tensor **indices = rxl_push_slot(L);
-    rxl_check_status(L, rx_topk(a, k, dim, largest, values, indices));
-    rxl_note_tensor(L, *values);
-    rxl_note_tensor(L, *indices);
-    return 2;
+    return finish_pair(L, rx_topk(a, k, dim, largest, values, indices), values, indices);
 }
 
 /* ---- indexing ---------------------------------------------------------------------------- */
 
-/* index_select(dim, index): index is a 1-D i32/i64 tensor of 0-based offsets */
-static int math_index_select(lua_State *L)
+/* The bindings (dim, index) -> out of index_select and gather. */
+static int select_along(lua_State *L, rx_status (*fn)(rx_tensor *, int, rx_tensor *, rx_tensor **))
 {
     rx_tensor *a = rxl_check_tensor(L, 1);
     int dim = rxl_check_dim(L, 2, rx_tensor_ndim(a));
     rx_tensor *index = rxl_check_tensor(L, 3);
     rx_tensor **out = rxl_push_slot(L);
-    rxl_check_status(L, rx_index_select(a, dim, index, out));
+    rxl_check_status(L, fn(a, dim, index, out));
     rxl_note_tensor(L, *out);
     return 1;
 }
 
+/* index_select(dim, index): index is a 1-D i32/i64 tensor of 0-based offsets */
+static int math_index_select(lua_State *L) { return select_along(L, rx_index_select); }
+
 /* gather(dim, index): out[i][j] = a[index[i][j]][j] for dim 1 (0-based index contents) */
-static int math_gather(lua_State *L)
-{
-    rx_tensor *a = rxl_check_tensor(L, 1);
-    int dim = rxl_check_dim(L, 2, rx_tensor_ndim(a));
-    rx_tensor *index = rxl_check_tensor(L, 3);
-    rx_tensor **out = rxl_push_slot(L);
-    rxl_check_status(L, rx_gather(a, dim, index, out));
-    rxl_note_tensor(L, *out);
-    return 1;
-}
+static int math_gather(lua_State *L) { return select_along(L, rx_gather); }
 
 /* scatter_add(dim, index, src): a copy of a with src added at index along dim */
 static int math_scatter_add(lua_State *L)

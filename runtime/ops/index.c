@@ -74,17 +74,24 @@ static rx_status finish(const char *op, rx_status s, rx_tensor **out)
     return rx_fail_context(s, "%s", op);
 }
 
-rx_status rx_op_index_select(rx_tensor *a, int dim, rx_tensor *index, rx_tensor **out)
+/* The checks index_select and gather share: a (#1) and index (#3) are tensors on one device,
+ * index of an index dtype, a not 0-d and dim (#2) one of a's dims (*d: normalized). */
+static rx_status check_select(const char *op, rx_tensor *a, int dim, rx_tensor *index, int *d)
 {
-    const char *op = "index_select";
-    *out = NULL;
     RX_TRY(rx_check_tensor(op, 1, a));
     RX_TRY(rx_check_tensor(op, 3, index));
     RX_TRY(rx_check_same_device(op, a, 1, index, 3));
     RX_TRY(rx_check_index_dtype(op, 3, index));
     RX_TRY(check_not_scalar(op, 1, a));
+    return rx_check_dim(op, 2, dim, a->ndim, d);
+}
+
+rx_status rx_op_index_select(rx_tensor *a, int dim, rx_tensor *index, rx_tensor **out)
+{
+    const char *op = "index_select";
+    *out = NULL;
     int d;
-    RX_TRY(rx_check_dim(op, 2, dim, a->ndim, &d));
+    RX_TRY(check_select(op, a, dim, index, &d));
     if (index->ndim != 1) {
         char b[128];
         return rx_fail(RX_ERR_SHAPE, "%s: argument #3: expected a 1-D index, got shape %s", op,
@@ -102,13 +109,8 @@ rx_status rx_op_gather(rx_tensor *a, int dim, rx_tensor *index, rx_tensor **out)
 {
     const char *op = "gather";
     *out = NULL;
-    RX_TRY(rx_check_tensor(op, 1, a));
-    RX_TRY(rx_check_tensor(op, 3, index));
-    RX_TRY(rx_check_same_device(op, a, 1, index, 3));
-    RX_TRY(rx_check_index_dtype(op, 3, index));
-    RX_TRY(check_not_scalar(op, 1, a));
     int d;
-    RX_TRY(rx_check_dim(op, 2, dim, a->ndim, &d));
+    RX_TRY(check_select(op, a, dim, index, &d));
     RX_TRY(check_index_fits(op, 3, index, a, d));
     RX_TRY(check_index_range(op, 3, index, d, a->shape[d]));
     RX_TRY(rx_empty(index->ndim, index->shape, a->dtype, rx_tensor_device(a), out));

@@ -1,7 +1,8 @@
 /* nn_common.c — helpers shared by the fused neural-network ops (ops/nn_*.c).
  *
  * Owns: the "expected shape" argument check with its message (sizes that may be anything print
- * as *), and the (M, C) row view that the row kernels (norms, losses) take.
+ * as *), the (M, C) row view that the row kernels (norms, losses) take, and the host-side scan
+ * for ids out of range (embedding ids, cross-entropy targets).
  */
 #include "ops.h"
 
@@ -39,4 +40,28 @@ rx_status rx_nn_rows(rx_tensor *t, rx_tensor **out)
     rx_status s = rx_op_view(dense, 2, (const int64_t[]){m, c}, out);
     rx_tensor_release(dense);
     return s;
+}
+
+rx_status rx_nn_find_bad_id(rx_tensor *ids, int64_t v, const int64_t *ignore, int64_t *at, int64_t *id)
+{
+    *at = -1;
+    *id = 0;
+    rx_tensor *host, *dense;
+    RX_TRY(rx_op_to_device(ids, rx_cpu(), &host));
+    rx_status s = rx_op_contiguous(host, &dense);
+    rx_tensor_release(host);
+    RX_TRY(s);
+    int64_t n = rx_tensor_numel(dense);
+    const char *base = rx_tensor_bytes(dense);
+    bool i64 = dense->dtype == RX_I64;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t x = i64 ? ((const int64_t *)base)[i] : ((const int32_t *)base)[i];
+        if ((x < 0 || x >= v) && !(ignore && x == *ignore)) {
+            *at = i;
+            *id = x;
+            break;
+        }
+    }
+    rx_tensor_release(dense);
+    return RX_OK;
 }

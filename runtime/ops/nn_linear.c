@@ -82,22 +82,11 @@ rx_status rx_op_linear_backward(rx_tensor *g, rx_tensor *x, rx_tensor *w, rx_ten
 /* Checks every id of an i32/i64 tensor against [0, v) on the host. */
 static rx_status check_ids(const char *op, int argn, rx_tensor *ids, int64_t v)
 {
-    rx_tensor *host, *dense;
-    RX_TRY(rx_op_to_device(ids, rx_cpu(), &host));
-    rx_status s = rx_op_contiguous(host, &dense);
-    rx_tensor_release(host);
-    RX_TRY(s);
-    int64_t n = rx_tensor_numel(dense);
-    const char *base = rx_tensor_bytes(dense);
-    bool i64 = dense->dtype == RX_I64;
-    for (int64_t i = 0; i < n && s == RX_OK; i++) {
-        int64_t id = i64 ? ((const int64_t *)base)[i] : ((const int32_t *)base)[i];
-        if (id < 0 || id >= v)
-            s = rx_fail(RX_ERR_ARG, "%s: argument #%d: id %lld at element %lld is out of range [0, %lld)", op,
-                        argn, (long long)id, (long long)i, (long long)v);
-    }
-    rx_tensor_release(dense);
-    return s;
+    int64_t at, id;
+    RX_TRY(rx_nn_find_bad_id(ids, v, NULL, &at, &id));
+    if (at < 0) return RX_OK;
+    return rx_fail(RX_ERR_ARG, "%s: argument #%d: id %lld at element %lld is out of range [0, %lld)", op,
+                   argn, (long long)id, (long long)at, (long long)v);
 }
 
 /* A contiguous 1-D view (N) of the ids. */

@@ -22,25 +22,13 @@ static rx_status finish(const char *op, rx_status s, rx_tensor **out)
 /* Checks the targets (#2) against [0, v) and ignore_index on the host. */
 static rx_status check_targets(const char *op, rx_tensor *targets, int64_t v, int64_t ignore_index)
 {
-    rx_tensor *host, *dense;
-    RX_TRY(rx_op_to_device(targets, rx_cpu(), &host));
-    rx_status s = rx_op_contiguous(host, &dense);
-    rx_tensor_release(host);
-    RX_TRY(s);
-    int64_t n = rx_tensor_numel(dense);
-    const char *base = rx_tensor_bytes(dense);
-    bool i64 = dense->dtype == RX_I64;
-    for (int64_t i = 0; i < n && s == RX_OK; i++) {
-        int64_t t = i64 ? ((const int64_t *)base)[i] : ((const int32_t *)base)[i];
-        if (t != ignore_index && (t < 0 || t >= v))
-            s = rx_fail(
-                RX_ERR_ARG,
-                "%s: argument #2: target %lld at row %lld is out of range [0, %lld) and not ignore_index "
-                "(%lld)",
-                op, (long long)t, (long long)i, (long long)v, (long long)ignore_index);
-    }
-    rx_tensor_release(dense);
-    return s;
+    int64_t at, t;
+    RX_TRY(rx_nn_find_bad_id(targets, v, &ignore_index, &at, &t));
+    if (at < 0) return RX_OK;
+    return rx_fail(RX_ERR_ARG,
+                   "%s: argument #2: target %lld at row %lld is out of range [0, %lld) and not ignore_index "
+                   "(%lld)",
+                   op, (long long)t, (long long)at, (long long)v, (long long)ignore_index);
 }
 
 static rx_status check_ce(const char *op, rx_tensor *logits, rx_tensor *targets, int64_t ignore_index,

@@ -108,9 +108,13 @@ rx_status rx_op_mse_backward(rx_tensor *g, rx_tensor *pred, rx_tensor *target, r
 /* Helpers of ops/nn_*.c (nn_common.c). rx_nn_check_shape: t (argument #argn of op, `field` naming
  * an options field or NULL) has `ndim` dims of sizes `shape` (-1: any), else "op: argument #n:
  * expected shape (2, *, 8), got (2, 3)". rx_nn_rows: a contiguous (M, C) view of t, C its last
- * dim (1 for a 0-d t), M the product of the others. */
+ * dim (1 for a 0-d t), M the product of the others. rx_nn_find_bad_id: reads the i32/i64 tensor
+ * ids (any device and layout) on the host and sets *at to the C-order index of its first element
+ * outside [0, v) that is not *ignore (ignore NULL: none exempt), -1 when there is none, and *id
+ * to that element's value; the caller words the error. */
 rx_status rx_nn_check_shape(const char *op, int argn, const char *field, const rx_tensor *t, int ndim,
                             const int64_t *shape);
 rx_status rx_nn_rows(rx_tensor *t, rx_tensor **out);
+rx_status rx_nn_find_bad_id(rx_tensor *ids, int64_t v, const int64_t *ignore, int64_t *at, int64_t *id);
 
 #endif /* RECX_OPS_H */

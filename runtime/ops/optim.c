@@ -89,6 +89,56 @@ static rx_status check_distinct(const char *op, int argn, const char *list, int 
                    other_name, i);
 }
 
+/* Checks entry i of the parameters (argument #2, listed as plist: a writable float tensor on
+ * `device`, f16, bf16 or f32 only when lowp) and of their gradients (argument #gargn: of the
+ * parameter's shape, dtype and device). */
+static rx_status check_param_grad(const char *op, const char *plist, bool lowp, int gargn, int i,
+                                  const rx_tensor *p, const rx_tensor *g, rx_device device)
+{
+    RX_TRY(check_entry(op, 2, plist, i, p, device, NULL, NULL));
+    if (!lowp) {
+        RX_TRY(check_float_entry(op, 2, plist, i, p));
+    } else if (p->dtype != RX_F16 && p->dtype != RX_BF16 && p->dtype != RX_F32) {
+        return rx_fail(RX_ERR_DTYPE, "%s: argument #2 (%s[%d]): expected f16, bf16 or f32, got %s", op, plist,
+                       i, rx_dtype_name(p->dtype));
+    }
+    RX_TRY(check_writable(op, 2, plist, i, p));
+    RX_TRY(check_entry(op, gargn, "grads", i, g, device, p, plist));
+    if (g->dtype != p->dtype)
+        return rx_fail(RX_ERR_DTYPE, "%s: argument #%d (grads[%d]) is %s but %s[%d] is %s", op, gargn, i,
+                       rx_dtype_name(g->dtype), plist, i, rx_dtype_name(p->dtype));
+    return RX_OK;
+}
+
+/* Checks the state tensors st[0..nst) of parameter p = plist[i]: st[k] is entry i of list
+ * names[k] (argument #argn[k]), on `device`, of p's shape, f32 (the message words it as
+ * "expected <want>"), writable, and shares storage with neither p nor an earlier st[j]. */
+static rx_status check_states(const char *op, const char *plist, int i, const rx_tensor *p, rx_device device,
+                              int nst, const rx_tensor *const *st, const char *const *names, const int *argn,
+                              const char *want)
+{
+    for (int k = 0; k < nst; k++) {
+        RX_TRY(check_entry(op, argn[k], names[k], i, st[k], device, p, plist));
+        if (st[k]->dtype != RX_F32)
+            return rx_fail(RX_ERR_DTYPE, "%s: argument #%d (%s[%d]): expected %s, got %s", op, argn[k],
+                           names[k], i, want, rx_dtype_name(st[k]->dtype));
+        RX_TRY(check_writable(op, argn[k], names[k], i, st[k]));
+        RX_TRY(check_distinct(op, argn[k], names[k], i, st[k], p, plist));
+        for (int j = 0; j < k; j++)
+            RX_TRY(check_distinct(op, argn[k], names[k], i, st[k], st[j], names[j]));
+    }
+    return RX_OK;
+}
+
+/* *device = the device of the whole call: that of entry 0 of `list` (argument #2), which must
+ * be a tensor. */
+static rx_status list_device(const char *op, const char *list, rx_tensor *const *ts, rx_device *device)
+{
+    if (!ts[0]) return fail_entry(RX_ERR_ARG, op, 2, list, 0, "expected a tensor, got NULL");
+    *device = rx_tensor_device(ts[0]);
+    return RX_OK;
+}
+
 static rx_status check_list_args(const char *op, int n, const void *first)
 {
     if (n < 0) return rx_fail(RX_ERR_ARG, "%s: argument #1: expected a list length >= 0, got %d", op, n);
@@ -213,29 +263,13 @@ rx_status rx_adamw_step(int n, rx_tensor *const *params, rx_tensor *const *grads
     RX_TRY(check_list_ptr(op, 5, "exp_avg_sq", n, exp_avg_sq));
     RX_TRY(check_adamw_opts(op, 6, opts));
     if (n == 0) return RX_OK;
-    if (!params[0]) return fail_entry(RX_ERR_ARG, op, 2, "params", 0, "expected a tensor, got NULL");
-    rx_device device = rx_tensor_device(params[0]);
+    rx_device device;
+    RX_TRY(list_device(op, "params", params, &device));
     for (int i = 0; i < n; i++) {
-        const rx_tensor *p = params[i], *g = grads[i], *m = exp_avg[i], *v = exp_avg_sq[i];
-        RX_TRY(check_entry(op, 2, "params", i, p, device, NULL, NULL));
-        RX_TRY(check_float_entry(op, 2, "params", i, p));
-        RX_TRY(check_writable(op, 2, "params", i, p));
-        RX_TRY(check_entry(op, 3, "grads", i, g, device, p, "params"));
-        if (g->dtype != p->dtype)
-            return rx_fail(RX_ERR_DTYPE, "adamw: argument #3 (grads[%d]) is %s but params[%d] is %s", i,
-                           rx_dtype_name(g->dtype), i, rx_dtype_name(p->dtype));
-        const rx_tensor *st[2] = {m, v};
-        const char *names[2] = {"exp_avg", "exp_avg_sq"};
-        for (int k = 0; k < 2; k++) {
-            RX_TRY(check_entry(op, 4 + k, names[k], i, st[k], device, p, "params"));
-            if (st[k]->dtype != RX_F32)
-                return rx_fail(RX_ERR_DTYPE,
-                               "adamw: argument #%d (%s[%d]): expected f32 optimizer state, got %s", 4 + k,
-                               names[k], i, rx_dtype_name(st[k]->dtype));
-            RX_TRY(check_writable(op, 4 + k, names[k], i, st[k]));
-            RX_TRY(check_distinct(op, 4 + k, names[k], i, st[k], p, "params"));
-        }
-        RX_TRY(check_distinct(op, 5, "exp_avg_sq", i, v, m, "exp_avg"));
+        const rx_tensor *p = params[i], *st[2] = {exp_avg[i], exp_avg_sq[i]};
+        RX_TRY(check_param_grad(op, "params", false, 3, i, p, grads[i], device));
+        RX_TRY(check_states(op, "params", i, p, device, 2, st, (const char *const[]){"exp_avg", "exp_avg_sq"},
+                            (const int[]){4, 5}, "f32 optimizer state"));
     }
     const rx_backend *be = rx_backend_for(device);
     if (!be) return rx_fail_context(RX_ERR_DEVICE, "adamw");
@@ -261,32 +295,14 @@ rx_status rx_adamw_step_master(int n, rx_tensor *const *params_lowp, rx_tensor *
     RX_TRY(check_list_ptr(op, 6, "exp_avg_sq", n, exp_avg_sq));
     RX_TRY(check_adamw_opts(op, 7, opts));
     if (n == 0) return RX_OK;
-    if (!params_lowp[0]) return fail_entry(RX_ERR_ARG, op, 2, "params_lowp", 0, "expected a tensor, got NULL");
-    rx_device device = rx_tensor_device(params_lowp[0]);
+    rx_device device;
+    RX_TRY(list_device(op, "params_lowp", params_lowp, &device));
     for (int i = 0; i < n; i++) {
-        const rx_tensor *p = params_lowp[i], *g = grads[i];
-        RX_TRY(check_entry(op, 2, "params_lowp", i, p, device, NULL, NULL));
-        if (p->dtype != RX_F16 && p->dtype != RX_BF16 && p->dtype != RX_F32)
-            return rx_fail(RX_ERR_DTYPE, "%s: argument #2 (params_lowp[%d]): expected f16, bf16 or f32, got %s", op, i,
-                           rx_dtype_name(p->dtype));
-        RX_TRY(check_writable(op, 2, "params_lowp", i, p));
-        RX_TRY(check_entry(op, 4, "grads", i, g, device, p, "params_lowp"));
-        if (g->dtype != p->dtype)
-            return rx_fail(RX_ERR_DTYPE, "%s: argument #4 (grads[%d]) is %s but params_lowp[%d] is %s", op, i,
-                           rx_dtype_name(g->dtype), i, rx_dtype_name(p->dtype));
-        const rx_tensor *st[3] = {master_f32[i], exp_avg[i], exp_avg_sq[i]};
-        const char *names[3] = {"master_f32", "exp_avg", "exp_avg_sq"};
-        const int argn[3] = {3, 5, 6};
-        for (int k = 0; k < 3; k++) {
-            RX_TRY(check_entry(op, argn[k], names[k], i, st[k], device, p, "params_lowp"));
-            if (st[k]->dtype != RX_F32)
-                return rx_fail(RX_ERR_DTYPE, "%s: argument #%d (%s[%d]): expected f32, got %s", op, argn[k], names[k],
-                               i, rx_dtype_name(st[k]->dtype));
-            RX_TRY(check_writable(op, argn[k], names[k], i, st[k]));
-            RX_TRY(check_distinct(op, argn[k], names[k], i, st[k], p, "params_lowp"));
-            for (int j = 0; j < k; j++)
-                RX_TRY(check_distinct(op, argn[k], names[k], i, st[k], st[j], names[j]));
-        }
+        const rx_tensor *p = params_lowp[i], *st[3] = {master_f32[i], exp_avg[i], exp_avg_sq[i]};
+        RX_TRY(check_param_grad(op, "params_lowp", true, 4, i, p, grads[i], device));
+        RX_TRY(check_states(op, "params_lowp", i, p, device, 3, st,
+                            (const char *const[]){"master_f32", "exp_avg", "exp_avg_sq"},
+                            (const int[]){3, 5, 6}, "f32"));
     }
     const rx_backend *be = rx_backend_for(device);
     if (!be) return rx_fail_context(RX_ERR_DEVICE, "%s", op);
@@ -332,17 +348,11 @@ rx_status rx_sgd_step(int n, rx_tensor *const *params, rx_tensor *const *grads,
     bool use_bufs = momentum != 0;
     if (use_bufs) RX_TRY(check_list_ptr(op, 4, "momentum_bufs", n, momentum_bufs));
     if (n == 0) return RX_OK;
-    if (!params[0]) return fail_entry(RX_ERR_ARG, op, 2, "params", 0, "expected a tensor, got NULL");
-    rx_device device = rx_tensor_device(params[0]);
+    rx_device device;
+    RX_TRY(list_device(op, "params", params, &device));
     for (int i = 0; i < n; i++) {
-        const rx_tensor *p = params[i], *g = grads[i];
-        RX_TRY(check_entry(op, 2, "params", i, p, device, NULL, NULL));
-        RX_TRY(check_float_entry(op, 2, "params", i, p));
-        RX_TRY(check_writable(op, 2, "params", i, p));
-        RX_TRY(check_entry(op, 3, "grads", i, g, device, p, "params"));
-        if (g->dtype != p->dtype)
-            return rx_fail(RX_ERR_DTYPE, "sgd: argument #3 (grads[%d]) is %s but params[%d] is %s", i,
-                           rx_dtype_name(g->dtype), i, rx_dtype_name(p->dtype));
+        const rx_tensor *p = params[i];
+        RX_TRY(check_param_grad(op, "params", false, 3, i, p, grads[i], device));
         if (!use_bufs) continue;
         const rx_tensor *b = momentum_bufs[i];
         RX_TRY(check_entry(op, 4, "momentum_bufs", i, b, device, p, "params"));
@@ -367,8 +377,8 @@ static rx_status check_float_list(const char *op, int n, rx_tensor *const *tenso
 {
     RX_TRY(check_list_args(op, n, tensors));
     if (n == 0) return RX_OK;
-    if (!tensors[0]) return fail_entry(RX_ERR_ARG, op, 2, "tensors", 0, "expected a tensor, got NULL");
-    rx_device device = rx_tensor_device(tensors[0]);
+    rx_device device;
+    RX_TRY(list_device(op, "tensors", tensors, &device));
     for (int i = 0; i < n; i++) {
         if (!tensors[i]) return fail_entry(RX_ERR_ARG, op, 2, "tensors", i, "expected a tensor, got NULL");
         if (!rx_same_device(rx_tensor_device(tensors[i]), device)) {

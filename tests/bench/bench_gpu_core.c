@@ -27,53 +27,13 @@
  */
 #ifdef RECX_WITH_CUDA
 /* bench.h is a set of static helpers shared by all benchmarks; this one uses only some */
+#define BENCH_GPU
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-function"
 #include "bench.h"
 #pragma GCC diagnostic pop
 
-#include "cuda/cuda_kernels.h"
-
-#include <cuda_runtime_api.h>
 #include <math.h>
-
-#define WARMUP 3
-
-static cudaStream_t stream;
-
-static void cuda_ok(cudaError_t e, const char *what)
-{
-    if (e != cudaSuccess) {
-        fprintf(stderr, "bench: %s failed: %s\n", what, cudaGetErrorString(e));
-        exit(1);
-    }
-}
-
-typedef rx_status (*bench_fn)(void *ctx);
-
-/* Median seconds of `repeats` timed calls after WARMUP untimed ones (CUDA events on recx's
- * stream). */
-static double time_calls(bench_fn fn, void *ctx, int repeats)
-{
-    cudaEvent_t e0, e1;
-    cuda_ok(cudaEventCreate(&e0), "cudaEventCreate");
-    cuda_ok(cudaEventCreate(&e1), "cudaEventCreate");
-    double *t = malloc(sizeof(double) * (size_t)repeats);
-    for (int i = -WARMUP; i < repeats; i++) {
-        cuda_ok(cudaEventRecord(e0, stream), "cudaEventRecord");
-        bench_ok(fn(ctx), "the benchmarked call");
-        cuda_ok(cudaEventRecord(e1, stream), "cudaEventRecord");
-        cuda_ok(cudaEventSynchronize(e1), "cudaEventSynchronize");
-        float ms = 0;
-        cuda_ok(cudaEventElapsedTime(&ms, e0, e1), "cudaEventElapsedTime");
-        if (i >= 0) t[i] = ms * 1e-3;
-    }
-    double m = bench_median(t, repeats);
-    free(t);
-    cudaEventDestroy(e0);
-    cudaEventDestroy(e1);
-    return m;
-}
 
 /* ---- GEMM ------------------------------------------------------------------------------------ */
 
@@ -81,12 +41,12 @@ typedef struct gemm_ctx {
     rx_tensor *a, *b, *out;
 } gemm_ctx;
 
-static rx_status gemm_call(void *p)
+static void gemm_call(void *p)
 {
     gemm_ctx *g = p;
     rx_tensor_release(g->out);
     g->out = NULL;
-    return rx_matmul(g->a, g->b, &g->out);
+    bench_ok(rx_matmul(g->a, g->b, &g->out), "matmul");
 }
 
 typedef struct gemm_row {
@@ -171,25 +131,12 @@ typedef struct add_ctx {
     rx_tensor *a, *b, *out;
 } add_ctx;
 
-static rx_status add_call(void *p)
+static void add_call(void *p)
 {
     add_ctx *c = p;
     rx_tensor_release(c->out);
     c->out = NULL;
-    return rx_binary(RX_ADD, c->a, c->b, &c->out);
-}
-
-typedef struct copy_ctx {
-    void *dst;
-    const void *src;
-    size_t bytes;
-} copy_ctx;
-
-static rx_status copy_call(void *p)
-{
-    copy_ctx *c = p;
-    return cudaMemcpyAsync(c->dst, c->src, c->bytes, cudaMemcpyDeviceToDevice, stream) == cudaSuccess ? RX_OK
-                                                                                                  : RX_ERR_DEVICE;
+    bench_ok(rx_binary(RX_ADD, c->a, c->b, &c->out), "add");
 }
 
 typedef struct bw_row {
@@ -202,21 +149,9 @@ typedef struct bw_row {
 
 int main(int argc, char **argv)
 {
-    char path_buf[4096];
-    const char *path = argc > 1 ? argv[1] : NULL;
-    if (!path) {
-        const char *out = getenv("OUT");
-        snprintf(path_buf, sizeof path_buf, "%s/gpu_core.json", out && *out ? out : "out/bench");
-        path = path_buf;
-    }
-    if (!rx_cuda_available()) {
-        printf("bench_gpu_core: skipped: no CUDA device\n");
-        return 0;
-    }
-    stream = (cudaStream_t)rx_cuda_stream(0);
-    if (!stream) bench_ok(RX_ERR_DEVICE, "rx_cuda_stream");
+    char path[4096];
     struct cudaDeviceProp prop;
-    cuda_ok(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
+    if (!bench_gpu_start("gpu_core", argc, argv, path, sizeof path, &prop)) return 0;
     rx_generator *gen = rx_generator_new(42);
 
     gemm_row gemm[10];
@@ -233,18 +168,11 @@ int main(int argc, char **argv)
     /* bandwidth: memcpy first (the reference), then add in f32 and bf16 */
     bw_row bw[3];
     int64_t S = 256ll << 20; /* bytes per f32 operand */
-    void *src, *dst;
-    cuda_ok(cudaMalloc(&src, (size_t)S), "cudaMalloc");
-    cuda_ok(cudaMalloc(&dst, (size_t)S), "cudaMalloc");
-    cuda_ok(cudaMemsetAsync(src, 1, (size_t)S, stream), "cudaMemset");
-    copy_ctx cc = {dst, src, (size_t)S};
     bw[0] = (bw_row){.kind = "memcpy", .name = "cudaMemcpyAsync device to device", .dtype = "bytes",
                      .bytes = 2.0 * (double)S, .repeats = 20};
-    bw[0].seconds = time_calls(copy_call, &cc, bw[0].repeats);
+    bw[0].seconds = bench_memcpy_seconds((size_t)S, bw[0].repeats);
     bw[0].gbps = bw[0].bytes / bw[0].seconds * 1e-9;
     bw[0].vs_memcpy = 1.0;
-    cudaFree(src);
-    cudaFree(dst);
     for (int i = 0; i < 2; i++) {
         rx_dtype dt = i ? RX_BF16 : RX_F32;
         int64_t n = S / 4; /* the same element count: bf16 moves half the bytes */
@@ -260,8 +188,7 @@ int main(int argc, char **argv)
         rx_tensor_release(ac.a), rx_tensor_release(ac.b), rx_tensor_release(ac.out);
     }
 
-    printf("== bench_gpu_core on %s (%d SMs, %.0f GiB), recx %s\n", prop.name, prop.multiProcessorCount,
-           (double)prop.totalGlobalMem / (1 << 30), rx_version());
+    bench_gpu_banner("gpu_core", &prop);
     printf("%-42s %-5s %-8s %8s %10s %9s %12s\n", "GEMM (rx_matmul)", "dtype", "layout", "repeats", "ms", "TFLOP/s",
            "max rel err");
     for (int i = 0; i < ng; i++)
@@ -272,11 +199,8 @@ int main(int argc, char **argv)
         printf("%-42s %-5s %8d %10.3f %9.0f %12.2f\n", bw[i].name, bw[i].dtype, bw[i].repeats, bw[i].seconds * 1e3,
                bw[i].gbps, bw[i].vs_memcpy);
 
-    FILE *f = bench_open_json(path);
-    char date[64];
-    fprintf(f, "{\n  \"benchmark\": \"gpu_core\",\n  \"date\": \"%s\",\n  \"recx_version\": \"%s\",\n",
-            bench_utc_date(date, sizeof date), rx_version());
-    fprintf(f, "  \"device\": \"%s\",\n  \"memcpy_gbps\": %.1f,\n  \"gemm\": [\n", prop.name, bw[0].gbps);
+    FILE *f = bench_gpu_json(path, "gpu_core", &prop, bw[0].gbps);
+    fprintf(f, "  \"gemm\": [\n");
     for (int i = 0; i < ng; i++)
         fprintf(f,
                 "    {\"name\": \"%s\", \"dtype\": \"%s\", \"n\": %lld, \"k\": %lld, \"m\": %lld, \"layout\": \"%s\", "
@@ -291,9 +215,7 @@ int main(int argc, char **argv)
                 "\"seconds\": %.6e, \"gbps\": %.1f, \"vs_memcpy\": %.3f}%s\n",
                 bw[i].kind, bw[i].name, bw[i].dtype, bw[i].bytes, bw[i].repeats, bw[i].seconds, bw[i].gbps, bw[i].vs_memcpy,
                 i + 1 < 3 ? "," : "");
-    fprintf(f, "  ]\n}\n");
-    fclose(f);
-    printf("wrote %s\n", path);
+    bench_gpu_json_end(f, path);
     rx_generator_free(gen);
     return 0;
 }

@@ -11,29 +11,11 @@ Bandwidth: dst.copy_(src) device to device (2 S bytes) and c = a + b (3 S bytes)
 with 256 MiB per f32 operand. Writes the JSON fields of bench_gpu_core.c (tests/gpu/run.sh
 matches GEMM rows by name, dtype and layout and bandwidth rows by kind and dtype).
 """
-import json
-import os
-import statistics
 import sys
-import time
 
 import torch
 
-WARMUP = 3
-
-
-def time_calls(fn, repeats):
-    times = []
-    for i in range(-WARMUP, repeats):
-        e0 = torch.cuda.Event(enable_timing=True)
-        e1 = torch.cuda.Event(enable_timing=True)
-        e0.record()
-        fn()
-        e1.record()
-        e1.synchronize()
-        if i >= 0:
-            times.append(e0.elapsed_time(e1) * 1e-3)
-    return statistics.median(times)
+from bench_torch import out_path, time_calls, write_json
 
 
 def bench_gemm(name, dtype, n, k, m, transposed_b):
@@ -51,7 +33,7 @@ def bench_gemm(name, dtype, n, k, m, transposed_b):
 
 
 def main():
-    out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.environ.get("OUT") or "out/bench", "gpu_core_torch.json")
+    out = out_path("gpu_core_torch")
     if not torch.cuda.is_available():
         print("bench_gpu_core_torch: skipped: no CUDA device")
         return 0
@@ -99,13 +81,7 @@ def main():
     for r in bw:
         print(f"{r['name']:<42} {r['dtype']:<5} {r['repeats']:>8} {r['seconds'] * 1e3:>10.3f} {r['gbps']:>9.0f} "
               f"{r['vs_memcpy']:>12.2f}")
-    result = {"benchmark": "gpu_core_torch", "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-              "torch_version": torch.__version__, "device": props.name, "memcpy_gbps": bw[0]["gbps"],
-              "gemm": gemm, "bandwidth": bw}
-    os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
-    with open(out, "w") as f:
-        json.dump(result, f, indent=2)
-    print(f"wrote {out}")
+    write_json(out, "gpu_core_torch", props.name, bw[0]["gbps"], gemm=gemm, bandwidth=bw)
     return 0
 
 

@@ -23,55 +23,21 @@
  * same rows for PyTorch and prints both side by side (matching rows by name and pass).
  */
 #ifdef RECX_WITH_CUDA
+#define BENCH_GPU
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-function"
 #include "bench.h"
 #pragma GCC diagnostic pop
 
-#include "cuda/cuda_kernels.h"
 #include "ops/ops.h"
 
-#include <cuda_runtime_api.h>
 #include <math.h>
 
-#define WARMUP 3
 #define MAX_ROWS 16
 
-static cudaStream_t stream;
 static const rx_device GPU = {RX_CUDA, 0};
 
-static void cuda_ok(cudaError_t e, const char *what)
-{
-    if (e != cudaSuccess) {
-        fprintf(stderr, "bench: %s failed: %s\n", what, cudaGetErrorString(e));
-        exit(1);
-    }
-}
-
 typedef void (*bench_fn)(void *ctx);
-
-/* Median seconds of `repeats` timed calls after WARMUP untimed ones (CUDA events on recx's stream). */
-static double time_calls(bench_fn fn, void *ctx, int repeats)
-{
-    cudaEvent_t e0, e1;
-    cuda_ok(cudaEventCreate(&e0), "cudaEventCreate");
-    cuda_ok(cudaEventCreate(&e1), "cudaEventCreate");
-    double *t = malloc(sizeof(double) * (size_t)repeats);
-    for (int i = -WARMUP; i < repeats; i++) {
-        cuda_ok(cudaEventRecord(e0, stream), "cudaEventRecord");
-        fn(ctx);
-        cuda_ok(cudaEventRecord(e1, stream), "cudaEventRecord");
-        cuda_ok(cudaEventSynchronize(e1), "cudaEventSynchronize");
-        float ms = 0;
-        cuda_ok(cudaEventElapsedTime(&ms, e0, e1), "cudaEventElapsedTime");
-        if (i >= 0) t[i] = ms * 1e-3;
-    }
-    double m = bench_median(t, repeats);
-    free(t);
-    cudaEventDestroy(e0);
-    cudaEventDestroy(e1);
-    return m;
-}
 
 typedef struct row {
     const char *name, *dtype, *pass;
@@ -83,35 +49,28 @@ static row rows[MAX_ROWS];
 static int nrows;
 static double memcpy_gbps;
 
-static void add_row(const char *name, const char *dtype, const char *pass, bench_fn fn, void *ctx, int repeats,
-                    double bytes, double flops)
+/* Adds a row of `repeats` calls that took `seconds` (a median) each. */
+static void add_row_timed(const char *name, const char *dtype, const char *pass, double seconds, int repeats,
+                          double bytes, double flops)
 {
     row *r = &rows[nrows++];
-    *r = (row){.name = name, .dtype = dtype, .pass = pass, .repeats = repeats, .bytes = bytes};
-    r->seconds = time_calls(fn, ctx, repeats);
+    *r = (row){
+        .name = name, .dtype = dtype, .pass = pass, .repeats = repeats, .bytes = bytes, .seconds = seconds};
     r->gbps = bytes > 0 ? bytes / r->seconds * 1e-9 : 0;
     r->vs_memcpy = bytes > 0 && memcpy_gbps > 0 ? r->gbps / memcpy_gbps : 0;
     r->tflops = flops > 0 ? flops / r->seconds * 1e-12 : 0;
+}
+
+static void add_row(const char *name, const char *dtype, const char *pass, bench_fn fn, void *ctx, int repeats,
+                    double bytes, double flops)
+{
+    add_row_timed(name, dtype, pass, time_calls(fn, ctx, repeats), repeats, bytes, flops);
 }
 
 static void release(rx_tensor **t)
 {
     rx_tensor_release(*t);
     *t = NULL;
-}
-
-/* ---- device copy ------------------------------------------------------------------------------ */
-
-typedef struct copy_ctx {
-    void *dst;
-    const void *src;
-    size_t bytes;
-} copy_ctx;
-
-static void copy_call(void *p)
-{
-    copy_ctx *c = p;
-    cuda_ok(cudaMemcpyAsync(c->dst, c->src, c->bytes, cudaMemcpyDeviceToDevice, stream), "cudaMemcpyAsync");
 }
 
 /* ---- attention ------------------------------------------------------------------------------- */
@@ -285,34 +244,16 @@ static void bench_adamw(rx_generator *gen, bool master)
 
 int main(int argc, char **argv)
 {
-    char path_buf[4096];
-    const char *path = argc > 1 ? argv[1] : NULL;
-    if (!path) {
-        const char *out = getenv("OUT");
-        snprintf(path_buf, sizeof path_buf, "%s/gpu_nn.json", out && *out ? out : "out/bench");
-        path = path_buf;
-    }
-    if (!rx_cuda_available()) {
-        printf("bench_gpu_nn: skipped: no CUDA device\n");
-        return 0;
-    }
-    stream = (cudaStream_t)rx_cuda_stream(0);
-    if (!stream) bench_ok(RX_ERR_DEVICE, "rx_cuda_stream");
+    char path[4096];
     struct cudaDeviceProp prop;
-    cuda_ok(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
+    if (!bench_gpu_start("gpu_nn", argc, argv, path, sizeof path, &prop)) return 0;
     rx_generator *gen = rx_generator_new(7);
 
     size_t S = (size_t)1 << 30;
-    void *src, *dst;
-    cuda_ok(cudaMalloc(&src, S), "cudaMalloc");
-    cuda_ok(cudaMalloc(&dst, S), "cudaMalloc");
-    cuda_ok(cudaMemsetAsync(src, 1, S, stream), "cudaMemset");
-    copy_ctx cc = {dst, src, S};
-    add_row("cudaMemcpyAsync device to device 1 GiB", "bytes", "copy", copy_call, &cc, 20, 2.0 * (double)S, 0);
+    add_row_timed("cudaMemcpyAsync device to device 1 GiB", "bytes", "copy", bench_memcpy_seconds(S, 20), 20,
+                  2.0 * (double)S, 0);
     memcpy_gbps = rows[0].gbps;
     rows[0].vs_memcpy = 1.0;
-    cudaFree(src);
-    cudaFree(dst);
 
     bench_attention(gen);
     rx_mem_empty_cache(RX_CUDA);
@@ -325,8 +266,7 @@ int main(int argc, char **argv)
     bench_adamw(gen, true);
     rx_mem_empty_cache(RX_CUDA);
 
-    printf("== bench_gpu_nn on %s (%d SMs, %.0f GiB), recx %s\n", prop.name, prop.multiProcessorCount,
-           (double)prop.totalGlobalMem / (1 << 30), rx_version());
+    bench_gpu_banner("gpu_nn", &prop);
     printf("%-42s %-5s %-16s %7s %9s %8s %9s %8s\n", "op", "dtype", "pass", "repeats", "ms", "GB/s", "vs memcpy",
            "TFLOP/s");
     for (int i = 0; i < nrows; i++) {
@@ -342,11 +282,8 @@ int main(int argc, char **argv)
             printf("%8s\n", "-");
     }
 
-    FILE *f = bench_open_json(path);
-    char date[64];
-    fprintf(f, "{\n  \"benchmark\": \"gpu_nn\",\n  \"date\": \"%s\",\n  \"recx_version\": \"%s\",\n",
-            bench_utc_date(date, sizeof date), rx_version());
-    fprintf(f, "  \"device\": \"%s\",\n  \"memcpy_gbps\": %.1f,\n  \"rows\": [\n", prop.name, memcpy_gbps);
+    FILE *f = bench_gpu_json(path, "gpu_nn", &prop, memcpy_gbps);
+    fprintf(f, "  \"rows\": [\n");
     for (int i = 0; i < nrows; i++) {
         row *r = &rows[i];
         fprintf(f,
@@ -355,9 +292,7 @@ int main(int argc, char **argv)
                 r->name, r->dtype, r->pass, r->repeats, r->seconds, r->bytes, r->gbps, r->vs_memcpy, r->tflops,
                 i + 1 < nrows ? "," : "");
     }
-    fprintf(f, "  ]\n}\n");
-    fclose(f);
-    printf("wrote %s\n", path);
+    bench_gpu_json_end(f, path);
     rx_generator_free(gen);
     return 0;
 }

@@ -20,31 +20,12 @@ alone (its forward runs untimed before each call).
 """
 import json
 import os
-import statistics
 import sys
-import time
 
 import torch
 import torch.nn.functional as F
 
-WARMUP = 3
-
-
-def time_calls(fn, repeats, setup=None):
-    times = []
-    for i in range(-WARMUP, repeats):
-        if setup is not None:
-            setup()
-        e0 = torch.cuda.Event(enable_timing=True)
-        e1 = torch.cuda.Event(enable_timing=True)
-        e0.record()
-        fn()
-        e1.record()
-        e1.synchronize()
-        if i >= 0:
-            times.append(e0.elapsed_time(e1) * 1e-3)
-    return statistics.median(times)
-
+from bench_torch import out_path, time_calls, write_json
 
 ROWS = []
 MEMCPY = [0.0]
@@ -177,7 +158,7 @@ def print_side_by_side(recx_path):
 
 
 def main():
-    out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.environ.get("OUT") or "out/bench", "gpu_nn_torch.json")
+    out = out_path("gpu_nn_torch")
     if not torch.cuda.is_available():
         print("bench_gpu_nn_torch: skipped: no CUDA device")
         return 0
@@ -200,12 +181,7 @@ def main():
 
     props = torch.cuda.get_device_properties(0)
     print_rows(f"== bench_gpu_nn_torch on {props.name}, torch {torch.__version__}", ROWS)
-    result = {"benchmark": "gpu_nn_torch", "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-              "torch_version": torch.__version__, "device": props.name, "memcpy_gbps": MEMCPY[0], "rows": ROWS}
-    os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
-    with open(out, "w") as f:
-        json.dump(result, f, indent=2)
-    print(f"wrote {out}")
+    write_json(out, "gpu_nn_torch", props.name, MEMCPY[0], rows=ROWS)
     if len(sys.argv) > 2 and os.path.exists(sys.argv[2]):
         print_side_by_side(sys.argv[2])
     return 0

@@ -87,6 +87,64 @@ double *t_values(const rx_tensor *t)
     return v;
 }
 
+rx_tensor *t_gen(int ndim, const int64_t *shape, rx_dtype dtype, t_value_fn f, int64_t arg, double **vals)
+{
+    int64_t n = 1;
+    for (int d = 0; d < ndim; d++) n *= shape[d];
+    double *v = malloc(sizeof(double) * (size_t)(n ? n : 1));
+    for (int64_t i = 0; i < n; i++) v[i] = f(dtype, arg, i);
+    rx_tensor *t = t_from(ndim, shape, dtype, v);
+    if (vals)
+        *vals = v;
+    else
+        free(v);
+    return t;
+}
+
+rx_tensor *t_zeros(int ndim, const int64_t *shape, rx_dtype dtype)
+{
+    rx_tensor *t = NULL;
+    CHECK_OK(rx_zeros(ndim, shape, dtype, rx_cpu(), &t));
+    return t;
+}
+
+rx_tensor *t_cast(rx_tensor *t, rx_dtype dtype)
+{
+    rx_tensor *out = NULL;
+    CHECK_OK(rx_to_dtype(t, dtype, &out));
+    return out;
+}
+
+void t_release_all(int n, rx_tensor **ts)
+{
+    for (int i = 0; i < n; i++) rx_tensor_release(ts[i]);
+}
+
+double ref_round(rx_dtype dtype, double x)
+{
+    switch (dtype) {
+    case RX_F32: return (float)x;
+    case RX_F16: return (double)(_Float16)(float)x;
+    case RX_BF16: {
+        float f = (float)x;
+        uint32_t b;
+        memcpy(&b, &f, 4);
+        b = (b + 0x7FFF + ((b >> 16) & 1)) & 0xFFFF0000u;
+        memcpy(&f, &b, 4);
+        return f;
+    }
+    default: return x;
+    }
+}
+
+void check_no_leaks(void)
+{
+    rx_mem_stats st;
+    rx_mem_get_stats(RX_CPU, &st);
+    CHECK(st.live_tensors == 0);
+    CHECK(st.live_bytes == 0);
+}
+
 void check_tensor_(const char *file, int line, const char *name, const rx_tensor *t, int ndim,
                    const int64_t *shape, const double *ref, double atol, double rtol)
 {

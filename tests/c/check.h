@@ -45,6 +45,20 @@ rx_tensor *t_from(int ndim, const int64_t *shape, rx_dtype dtype, const double *
 rx_tensor *t_randn(int ndim, const int64_t *shape, rx_dtype dtype, uint64_t seed);
 /* Row-major values of any tensor as doubles (caller frees). */
 double *t_values(const rx_tensor *t);
+/* A CPU tensor whose row-major element i is f(dtype, arg, i) (arg: a seed or another parameter
+ * of f); when vals is not NULL, *vals receives those values (caller frees). */
+typedef double (*t_value_fn)(rx_dtype dtype, int64_t arg, int64_t i);
+rx_tensor *t_gen(int ndim, const int64_t *shape, rx_dtype dtype, t_value_fn f, int64_t arg, double **vals);
+/* Zeros on the CPU; t cast to dtype (a new reference); a check failure (and NULL) on error. */
+rx_tensor *t_zeros(int ndim, const int64_t *shape, rx_dtype dtype);
+rx_tensor *t_cast(rx_tensor *t, rx_dtype dtype);
+/* Releases ts[0..n) (NULL entries allowed). */
+void t_release_all(int n, rx_tensor **ts);
+/* x rounded to nearest even in dtype (f32, f16, bf16; f64 and other dtypes: x), computed
+ * without the runtime's conversions. */
+double ref_round(rx_dtype dtype, double x);
+/* A test: no CPU tensor is alive (every tensor the tests made was released). */
+void check_no_leaks(void);
 /* Checks shape equality and |t - ref| <= atol + rtol * |ref| element-wise. */
 #define CHECK_TENSOR(t, ndim, shape, ref, atol, rtol) check_tensor_(__FILE__, __LINE__, #t, (t), (ndim), (shape), (ref), (atol), (rtol))
 void check_tensor_(const char *file, int line, const char *name, const rx_tensor *t, int ndim,

@@ -15,8 +15,8 @@
 
 static const rx_dtype ALL[] = {RX_F32, RX_F64, RX_F16, RX_BF16, RX_I32, RX_I64, RX_U8, RX_BOOL};
 
-/* Small integers exact in every dtype (bool keeps v != 0). */
-static double val(int64_t i, rx_dtype dt)
+/* Small integers exact in every dtype (bool keeps v != 0); arg is unused. */
+static double val(rx_dtype dt, int64_t arg, int64_t i)
 {
     double v = (double)((i * 7 + 3) % 23);
     return dt == RX_BOOL ? (double)(((i * 5) % 3) == 0) : v;
@@ -24,16 +24,7 @@ static double val(int64_t i, rx_dtype dt)
 
 static rx_tensor *iota(int ndim, const int64_t *shape, rx_dtype dt, double **vals)
 {
-    int64_t n = 1;
-    for (int i = 0; i < ndim; i++) n *= shape[i];
-    double *v = malloc(sizeof(double) * (size_t)(n ? n : 1));
-    for (int64_t i = 0; i < n; i++) v[i] = val(i, dt);
-    rx_tensor *t = t_from(ndim, shape, dt, v);
-    if (vals)
-        *vals = v;
-    else
-        free(v);
-    return t;
+    return t_gen(ndim, shape, dt, val, 0, vals);
 }
 
 static rx_tensor *index_of(int ndim, const int64_t *shape, rx_dtype dt, const int64_t *entries)
@@ -129,7 +120,7 @@ static void test_index_select_strided(void)
         /* 1-D source */
         rx_tensor *v = iota(1, (int64_t[]){6}, RX_I64, NULL);
         double ref3[8];
-        for (int a = 0; a < 8; a++) ref3[a] = val(e[a], RX_I64);
+        for (int a = 0; a < 8; a++) ref3[a] = val(RX_I64, 0, e[a]);
         CHECK_OK(rx_index_select(v, 0, idx, &c));
         CHECK_TENSOR(c, 1, ((int64_t[]){8}), ref3, 0, 0);
         rx_tensor_release(c);
@@ -458,7 +449,7 @@ static void test_stack(void)
         rx_tensor_release(c);
     }
     rx_tensor *s1 = iota(0, NULL, RX_I64, NULL), *c = NULL;
-    double sref[2] = {val(0, RX_I64), val(0, RX_I64)};
+    double sref[2] = {val(RX_I64, 0, 0), val(RX_I64, 0, 0)};
     CHECK_OK(rx_stack(2, (rx_tensor *[]){s1, s1}, 0, &c));
     CHECK_TENSOR(c, 1, ((int64_t[]){2}), sref, 0, 0);
     rx_tensor_release(c), rx_tensor_release(s1);

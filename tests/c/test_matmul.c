@@ -13,29 +13,20 @@
 #include <string.h>
 
 /* Deterministic values in [-1, 1) that are exact in bf16 (7 bits): k/64 for k in [-64, 64). */
-static double val(uint64_t seed, int64_t i)
+static double val(rx_dtype dt, int64_t seed, int64_t i)
 {
-    uint64_t x = (seed + 1) * 0x9E3779B97F4A7C15ull + (uint64_t)i * 0xBF58476D1CE4E5B9ull;
+    uint64_t x = ((uint64_t)seed + 1) * 0x9E3779B97F4A7C15ull + (uint64_t)i * 0xBF58476D1CE4E5B9ull;
     x ^= x >> 31;
     x *= 0x94D049BB133111EBull;
     x ^= x >> 29;
     return (double)((int64_t)(x % 128) - 64) / 64.0;
 }
 
-/* A new contiguous tensor of `shape` filled with val(seed, i) in row-major order; also returns
+/* A new contiguous tensor of `shape` filled with val(dt, seed, i) in row-major order; also returns
  * the values (caller frees). */
 static rx_tensor *make(int ndim, const int64_t *shape, rx_dtype dt, uint64_t seed, double **vals)
 {
-    int64_t n = 1;
-    for (int i = 0; i < ndim; i++) n *= shape[i];
-    double *v = malloc(sizeof(double) * (size_t)(n ? n : 1));
-    for (int64_t i = 0; i < n; i++) v[i] = val(seed, i);
-    rx_tensor *t = t_from(ndim, shape, dt, v);
-    if (vals)
-        *vals = v;
-    else
-        free(v);
-    return t;
+    return t_gen(ndim, shape, dt, val, (int64_t)seed, vals);
 }
 
 /* Reference (batch, n, m) = a (batch, n, k) @ b (batch, k, m), both given as element accessors

@@ -15,23 +15,11 @@
 #define BF16_ATOL 2e-2
 #define BF16_RTOL 1e-2
 
-static rx_tensor *cast(rx_tensor *t, rx_dtype dt)
-{
-    rx_tensor *out = NULL;
-    CHECK_OK(rx_to_dtype(t, dt, &out));
-    return out;
-}
-
 static rx_tensor *transposed(rx_tensor *t, int d0, int d1)
 {
     rx_tensor *out = NULL;
     CHECK_OK(rx_transpose(t, d0, d1, &out));
     return out;
-}
-
-static void release_n(int n, rx_tensor **t)
-{
-    for (int i = 0; i < n; i++) rx_tensor_release(t[i]);
 }
 
 /* ---- linear -------------------------------------------------------------------------------------- */
@@ -55,7 +43,7 @@ static void check_linear_dtype(rx_dtype dt, double atol, double rtol)
     const int64_t xs[3] = {2, 3, 4}, ws[2] = {5, 4}, bs[1] = {5}, ys[3] = {2, 3, 5};
     rx_tensor *x64 = t_randn(3, xs, RX_F64, 1), *w64 = t_randn(2, ws, RX_F64, 2),
               *b64 = t_randn(1, bs, RX_F64, 3);
-    rx_tensor *x = cast(x64, dt), *w = cast(w64, dt), *b = cast(b64, dt);
+    rx_tensor *x = t_cast(x64, dt), *w = t_cast(w64, dt), *b = t_cast(b64, dt);
     double *xv = t_values(x), *wv = t_values(w), *bv = t_values(b); /* values as rounded to dt */
     double *ref = ref_linear(xv, wv, bv, 6, 4, 5), *ref_nb = ref_linear(xv, wv, NULL, 6, 4, 5);
     rx_tensor *y = NULL, *y_nb = NULL;
@@ -72,7 +60,7 @@ static void check_linear_dtype(rx_dtype dt, double atol, double rtol)
     CHECK_OK(rx_linear(x11, w, b, &y1));
     CHECK_TENSOR(y1, 1, bs, ref + 5 * 5, atol, rtol);
     free(xv), free(wv), free(bv), free(ref), free(ref_nb);
-    release_n(11, (rx_tensor *[]){x64, w64, b64, x, w, b, y, y_nb, x1, x11, y1});
+    t_release_all(11, (rx_tensor *[]){x64, w64, b64, x, w, b, y, y_nb, x1, x11, y1});
 }
 
 static void test_linear_forward(void)
@@ -106,7 +94,7 @@ static void test_linear_grad(void)
     /* only the weight requires grad */
     rx_tensor *xc = t_randn(2, (const int64_t[]){3, 4}, RX_F64, 16);
     gradcheck("linear weight only", gc_linear, 3, (rx_tensor *[]){xc, w2, b2}, NULL, 1e-6, 1e-5);
-    release_n(9, (rx_tensor *[]){x, w, b, base, xt, w2, b2, xc, NULL});
+    t_release_all(9, (rx_tensor *[]){x, w, b, base, xt, w2, b2, xc, NULL});
 }
 
 static void test_linear_errors(void)
@@ -130,7 +118,7 @@ static void test_linear_errors(void)
     CHECK_ERR(rx_linear(NULL, w_ok, NULL, &y), RX_ERR_ARG,
               "linear: argument #1: expected a tensor, got NULL");
     CHECK(y == NULL);
-    release_n(7, (rx_tensor *[]){x, w, w_ok, b, w64, s, xi});
+    t_release_all(7, (rx_tensor *[]){x, w, w_ok, b, w64, s, xi});
 }
 
 /* The bias gradient (a column sum) and the weight gradient of a tall input do not depend on the
@@ -156,7 +144,7 @@ static void test_linear_deterministic(void)
             for (int o = 0; o < 4; o++) ref[o] += gv[r * 4 + o];
         CHECK_TENSOR(rx_grad(b), 1, (const int64_t[]){4}, ref, 1e-4, 1e-5);
         free(gv);
-        release_n(5, (rx_tensor *[]){x, w, b, y, g});
+        t_release_all(5, (rx_tensor *[]){x, w, b, y, g});
     }
     rx_set_num_threads(0);
     CHECK(memcmp(out[0][0], out[1][0], sizeof(double) * 64) == 0);
@@ -173,7 +161,7 @@ static void test_embedding_forward(void)
     rx_dtype its[2] = {RX_I64, RX_I32};
     for (int d = 0; d < 4; d++)
         for (int k = 0; k < 2; k++) {
-            rx_tensor *w64 = t_randn(2, ws, RX_F64, 7), *w = cast(w64, dts[d]);
+            rx_tensor *w64 = t_randn(2, ws, RX_F64, 7), *w = t_cast(w64, dts[d]);
             rx_tensor *id = t_from(2, is, its[k], ids), *y = NULL;
             double *wv = t_values(w), ref[18];
             for (int i = 0; i < 6; i++)
@@ -182,7 +170,7 @@ static void test_embedding_forward(void)
             CHECK_TENSOR(y, 3, os, ref, 0, 0); /* a gather is exact */
             if (y) CHECK(rx_tensor_dtype(y) == dts[d]);
             free(wv);
-            release_n(4, (rx_tensor *[]){w64, w, id, y});
+            t_release_all(4, (rx_tensor *[]){w64, w, id, y});
         }
     /* a weight with a non-unit column stride (the transpose of (3, 6)) */
     rx_tensor *base = t_randn(2, (const int64_t[]){3, 6}, RX_F64, 8), *wt = transposed(base, 0, 1);
@@ -193,7 +181,7 @@ static void test_embedding_forward(void)
     CHECK_OK(rx_embedding(wt, id, -1, &y));
     CHECK_TENSOR(y, 2, ((const int64_t[]){3, 3}), ref, 0, 0);
     free(bv);
-    release_n(4, (rx_tensor *[]){base, wt, id, y});
+    t_release_all(4, (rx_tensor *[]){base, wt, id, y});
 }
 
 static rx_status gc_embedding(rx_tensor *const *in, void *ctx, rx_tensor **out)
@@ -218,7 +206,7 @@ static void test_embedding_grad(void)
             for (int c = 0; c < 3; c++) ref[(int)idv[n] * 3 + c] += gv[n * 3 + c];
     CHECK_TENSOR(rx_grad(w), 2, ((const int64_t[]){5, 3}), ref, 1e-12, 1e-12);
     free(gv), free(idv);
-    release_n(4, (rx_tensor *[]){w, ids, y, g});
+    t_release_all(4, (rx_tensor *[]){w, ids, y, g});
 }
 
 /* The weight gradient of many repeated ids is identical with 1 and with all threads. */
@@ -236,7 +224,7 @@ static void test_embedding_deterministic(void)
         CHECK_OK(rx_embedding(w, ids, -1, &y));
         CHECK_OK(rx_backward(y, g, 0));
         CHECK_OK(rx_tensor_to_doubles(rx_grad(w), out[run], 40 * 8));
-        release_n(4, (rx_tensor *[]){w, ids, y, g});
+        t_release_all(4, (rx_tensor *[]){w, ids, y, g});
     }
     rx_set_num_threads(0);
     CHECK(memcmp(out[0], out[1], sizeof out[0]) == 0);
@@ -260,7 +248,7 @@ static void test_embedding_errors(void)
     CHECK_ERR(rx_embedding(w1, ok, -1, &y), RX_ERR_SHAPE,
               "embedding: argument #1: expected shape (*, *), got (5)");
     CHECK(y == NULL);
-    release_n(6, (rx_tensor *[]){w, bad, neg, fl, ok, w1});
+    t_release_all(6, (rx_tensor *[]){w, bad, neg, fl, ok, w1});
 }
 
 /* ---- rmsnorm and layernorm ------------------------------------------------------------------- */
@@ -299,7 +287,8 @@ static void check_norms_dtype(rx_dtype dt, double atol, double rtol)
     const int64_t xs[3] = {2, 3, 7}, cs[1] = {7};
     rx_tensor *x64 = t_randn(3, xs, RX_F64, 50), *w64 = t_randn(1, cs, RX_F64, 51),
               *b64 = t_randn(1, cs, RX_F64, 52);
-    rx_tensor *x = cast(x64, dt), *w = cast(w64, dt), *b = cast(b64, dt), *y = NULL, *z = NULL, *z0 = NULL;
+    rx_tensor *x = t_cast(x64, dt), *w = t_cast(w64, dt), *b = t_cast(b64, dt);
+    rx_tensor *y = NULL, *z = NULL, *z0 = NULL;
     double *xv = t_values(x), *wv = t_values(w), *bv = t_values(b);
     double *r1 = ref_rmsnorm(xv, wv, 6, 7, 1e-6), *r2 = ref_layernorm(xv, wv, bv, 6, 7, 1e-5);
     double *r3 = ref_layernorm(xv, NULL, NULL, 6, 7, 1e-5);
@@ -311,7 +300,7 @@ static void check_norms_dtype(rx_dtype dt, double atol, double rtol)
     CHECK_TENSOR(z0, 3, xs, r3, atol, rtol);
     if (y) CHECK(rx_tensor_dtype(y) == dt);
     free(xv), free(wv), free(bv), free(r1), free(r2), free(r3);
-    release_n(9, (rx_tensor *[]){x64, w64, b64, x, w, b, y, z, z0});
+    t_release_all(9, (rx_tensor *[]){x64, w64, b64, x, w, b, y, z, z0});
 }
 
 static void test_norm_forward(void)
@@ -335,7 +324,7 @@ static void test_norm_forward(void)
     CHECK_OK(rx_rmsnorm(xt, w, 1e-5, &yt));
     CHECK_TENSOR(yt, 2, ((const int64_t[]){6, 7}), ref, 1e-12, 1e-12);
     free(bv), free(wv), free(ref);
-    release_n(8, (rx_tensor *[]){x, y, b, base, xt, w, yt, NULL});
+    t_release_all(8, (rx_tensor *[]){x, y, b, base, xt, w, yt, NULL});
 }
 
 static rx_status gc_rmsnorm(rx_tensor *const *in, void *ctx, rx_tensor **out)
@@ -366,7 +355,7 @@ static void test_norm_grad(void)
     rx_tensor *xc = t_randn(2, (const int64_t[]){4, 5}, RX_F64, 64);
     gradcheck("rmsnorm weight only", gc_rmsnorm, 2, (rx_tensor *[]){xc, w}, NULL, 1e-6, 1e-5);
     gradcheck("layernorm parameters only", gc_layernorm, 3, (rx_tensor *[]){xc, w, b}, NULL, 1e-6, 1e-5);
-    release_n(6, (rx_tensor *[]){x, w, b, base, xt, xc});
+    t_release_all(6, (rx_tensor *[]){x, w, b, base, xt, xc});
 }
 
 static void test_norm_deterministic(void)
@@ -389,7 +378,7 @@ static void test_norm_deterministic(void)
         CHECK_OK(rx_tensor_to_doubles(rx_grad(w), out[run][0], 32));
         CHECK_OK(rx_tensor_to_doubles(rx_grad(b), out[run][1], 32));
         CHECK_OK(rx_tensor_to_doubles(rx_grad(w2), out[run][2], 32));
-        release_n(7, (rx_tensor *[]){x, g, w, b, w2, y, z});
+        t_release_all(7, (rx_tensor *[]){x, g, w, b, w2, y, z});
     }
     rx_set_num_threads(0);
     CHECK(memcmp(out[0], out[1], sizeof out[0]) == 0);
@@ -417,7 +406,7 @@ static void test_norm_errors(void)
     CHECK_ERR(rx_layernorm(x, NULL, NULL, NAN, &y), RX_ERR_ARG,
               "layernorm: argument #4: expected a finite eps");
     CHECK(y == NULL);
-    release_n(5, (rx_tensor *[]){x, w, w4, w64, s});
+    t_release_all(5, (rx_tensor *[]){x, w, w4, w64, s});
 }
 
 /* ---- rotary embeddings ----------------------------------------------------------------------- */
@@ -451,7 +440,7 @@ static void test_rope_tables(void)
     CHECK_TENSOR(c2, 3, ((const int64_t[]){2, 3, 8}), rc2, 1e-2, 1e-2);
     CHECK_TENSOR(s2, 3, ((const int64_t[]){2, 3, 8}), rs2, 1e-2, 1e-2);
     /* f64 inverse frequencies give f64-accurate angles */
-    rx_tensor *inv64 = cast(inv, RX_F64), *c3 = NULL, *s3 = NULL;
+    rx_tensor *inv64 = t_cast(inv, RX_F64), *c3 = NULL, *s3 = NULL;
     CHECK_OK(rx_rope_tables(pos, inv64, RX_F64, &c3, &s3));
     CHECK_TENSOR(c3, 2, ((const int64_t[]){3, 8}), rc, 1e-14, 1e-14);
     /* errors */
@@ -467,7 +456,7 @@ static void test_rope_tables(void)
               "rope_tables: argument #3: expected a floating-point dtype");
     CHECK(x1 == NULL && x2 == NULL);
     free(iv);
-    release_n(12, (rx_tensor *[]){inv, pos, c, s, pos2, c2, s2, inv64, c3, s3, fpos, NULL});
+    t_release_all(12, (rx_tensor *[]){inv, pos, c, s, pos2, c2, s2, inv64, c3, s3, fpos, NULL});
 }
 
 /* y = x cos + rotate_half(x) sin for x (B, H, T, D) row-major doubles and tables (Bc, T, D). */
@@ -501,13 +490,13 @@ static void test_rope_forward(void)
             const int64_t *tshape = batched ? ts : ts + 1;
             rx_tensor *x64 = t_randn(4, xs, RX_F64, 80), *c64 = t_randn(nd, tshape, RX_F64, 81);
             rx_tensor *s64 = t_randn(nd, tshape, RX_F64, 82);
-            rx_tensor *x = cast(x64, dts[d]), *c = cast(c64, dts[d]), *s = cast(s64, dts[d]), *y = NULL;
+            rx_tensor *x = t_cast(x64, dts[d]), *c = t_cast(c64, dts[d]), *s = t_cast(s64, dts[d]), *y = NULL;
             double *xv = t_values(x), *cv = t_values(c), *sv = t_values(s);
             double *ref = ref_rope(xv, cv, sv, 2, 3, 4, 6, batched);
             CHECK_OK(rx_rope(x, c, s, &y));
             CHECK_TENSOR(y, 4, xs, ref, tol[d], d == 2 ? BF16_RTOL : tol[d]);
             free(xv), free(cv), free(sv), free(ref);
-            release_n(7, (rx_tensor *[]){x64, c64, s64, x, c, s, y});
+            t_release_all(7, (rx_tensor *[]){x64, c64, s64, x, c, s, y});
         }
     /* x as a (B, T, H, D) tensor transposed to (B, H, T, D) */
     rx_tensor *base = t_randn(4, (const int64_t[]){2, 4, 3, 6}, RX_F64, 83), *xt = transposed(base, 1, 2);
@@ -520,7 +509,7 @@ static void test_rope_forward(void)
     double *v2 = t_values(y2);
     CHECK_TENSOR(y1, 4, xs, v2, 0, 0);
     free(v2);
-    release_n(7, (rx_tensor *[]){base, xt, xc, c, s, y1, y2});
+    t_release_all(7, (rx_tensor *[]){base, xt, xc, c, s, y1, y2});
 }
 
 typedef struct rope_ctx {
@@ -559,7 +548,7 @@ static void test_rope_grad(void)
     rx_tensor *base = t_randn(4, (const int64_t[]){2, 3, 2, 4}, RX_F64, 95), *xt = transposed(base, 1, 2);
     CHECK_OK(rx_set_requires_grad(xt, 1));
     gradcheck("rope batched tables, non-contiguous x", gc_rope, 1, &xt, &ctxb, 1e-6, 1e-5);
-    release_n(7, (rx_tensor *[]){ctx.cos, ctx.sin, x, ctxb.cos, ctxb.sin, base, xt});
+    t_release_all(7, (rx_tensor *[]){ctx.cos, ctx.sin, x, ctxb.cos, ctxb.sin, base, xt});
 }
 
 static void test_rope_errors(void)
@@ -584,7 +573,7 @@ static void test_rope_errors(void)
               "rope: argument #1: expected shape (*, *, *, *), got (2, 3, 4)");
     CHECK_ERR(rx_rope(x, cg, c, &y), RX_ERR_ARG, "rope: argument #2: cos requires grad");
     CHECK(y == NULL);
-    release_n(9, (rx_tensor *[]){x, c, odd, c5, cbad, c64, cb, x3, cg});
+    t_release_all(9, (rx_tensor *[]){x, c, odd, c5, cbad, c64, cb, x3, cg});
 }
 
 /* ---- swiglu ------------------------------------------------------------------------------------ */
@@ -596,13 +585,13 @@ static void test_swiglu(void)
     double tol[3] = {1e-12, 1e-6, BF16_ATOL};
     for (int d = 0; d < 3; d++) {
         rx_tensor *a64 = t_randn(2, sh, RX_F64, 100), *u64 = t_randn(2, sh, RX_F64, 101);
-        rx_tensor *a = cast(a64, dts[d]), *u = cast(u64, dts[d]), *y = NULL;
+        rx_tensor *a = t_cast(a64, dts[d]), *u = t_cast(u64, dts[d]), *y = NULL;
         double *av = t_values(a), *uv = t_values(u), ref[15];
         for (int i = 0; i < 15; i++) ref[i] = av[i] / (1.0 + exp(-av[i])) * uv[i];
         CHECK_OK(rx_swiglu(a, u, &y));
         CHECK_TENSOR(y, 2, sh, ref, tol[d], d == 2 ? BF16_RTOL : tol[d]);
         free(av), free(uv);
-        release_n(5, (rx_tensor *[]){a64, u64, a, u, y});
+        t_release_all(5, (rx_tensor *[]){a64, u64, a, u, y});
     }
     /* large |gate| stays finite */
     rx_tensor *a = t_from(1, (const int64_t[]){3}, RX_F32, (const double[]){-200, 0, 200});
@@ -611,7 +600,7 @@ static void test_swiglu(void)
     CHECK_TENSOR(y, 1, ((const int64_t[]){3}), ((const double[]){0, 0, 200}), 1e-6, 1e-6);
     rx_tensor *u2 = t_randn(2, sh, RX_F32, 1), *bad = NULL;
     CHECK_ERR(rx_swiglu(a, u2, &bad), RX_ERR_SHAPE, "swiglu: argument #2: expected shape (3), got (3, 5)");
-    release_n(4, (rx_tensor *[]){a, u, y, u2});
+    t_release_all(4, (rx_tensor *[]){a, u, y, u2});
 }
 
 static rx_status gc_swiglu(rx_tensor *const *in, void *ctx, rx_tensor **out)
@@ -628,7 +617,7 @@ static void test_swiglu_grad(void)
     CHECK_OK(rx_narrow(base, 1, 2, 4, &an));
     CHECK_OK(rx_set_requires_grad(an, 1));
     gradcheck("swiglu narrowed gate", gc_swiglu, 2, (rx_tensor *[]){an, u}, NULL, 1e-6, 1e-5);
-    release_n(4, (rx_tensor *[]){a, u, base, an});
+    t_release_all(4, (rx_tensor *[]){a, u, base, an});
 }
 
 /* ---- dropout ----------------------------------------------------------------------------------- */
@@ -655,7 +644,7 @@ static void test_dropout_identity(void)
     double zeros[20] = {0};
     CHECK_TENSOR(w, 2, ((const int64_t[]){4, 5}), zeros, 0, 0);
     rx_generator_free(g);
-    release_n(4, (rx_tensor *[]){x, y, z, w});
+    t_release_all(4, (rx_tensor *[]){x, y, z, w});
 }
 
 static void test_dropout_statistics(void)
@@ -690,7 +679,7 @@ static void test_dropout_statistics(void)
     CHECK(mismatches == 0);
     free(v);
     rx_generator_free(g);
-    release_n(2, (rx_tensor *[]){x, y});
+    t_release_all(2, (rx_tensor *[]){x, y});
 }
 
 typedef struct dropout_ctx {
@@ -727,7 +716,7 @@ static void test_dropout_grad(void)
         bad += (yv[i] == 0) != (gv[i] == 0) || (gv[i] != 0 && fabs(gv[i] - 1 / 0.6) > 1e-12);
     CHECK(bad == 0);
     free(yv), free(gv);
-    release_n(3, (rx_tensor *[]){x, y, g});
+    t_release_all(3, (rx_tensor *[]){x, y, g});
 }
 
 /* ---- bf16 backward ------------------------------------------------------------------------------ */
@@ -743,7 +732,7 @@ static void check_bf16_grads(const char *name, gc_fn fn, int n, const int64_t (*
     for (int d = 0; d < 2; d++) {
         for (int i = 0; i < n; i++) {
             rx_tensor *base = t_randn(ndims[i], shapes[i], RX_F64, 200 + (uint64_t)i);
-            in[d][i] = cast(base, d ? RX_BF16 : RX_F64);
+            in[d][i] = t_cast(base, d ? RX_BF16 : RX_F64);
             if (in[d][i] == base) { /* same dtype: take a private copy so base stays a plain tensor */
                 rx_tensor_release(in[d][i]);
                 CHECK_OK(rx_clone(base, &in[d][i]));
@@ -754,7 +743,7 @@ static void check_bf16_grads(const char *name, gc_fn fn, int n, const int64_t (*
         CHECK_OK(fn(in[d], ctx, &y[d]));
         if (!y[d]) return;
         rx_tensor *g64 = t_randn(rx_tensor_ndim(y[d]), rx_tensor_shape_ptr(y[d]), RX_F64, 299);
-        g[d] = cast(g64, d ? RX_BF16 : RX_F64);
+        g[d] = t_cast(g64, d ? RX_BF16 : RX_F64);
         rx_tensor_release(g64);
         CHECK_OK(rx_backward(y[d], g[d], 0));
     }
@@ -768,7 +757,7 @@ static void check_bf16_grads(const char *name, gc_fn fn, int n, const int64_t (*
         free(ref[i]);
     }
     for (int d = 0; d < 2; d++) {
-        release_n(n, in[d]);
+        t_release_all(n, in[d]);
         rx_tensor_release(y[d]);
         rx_tensor_release(g[d]);
     }
@@ -786,9 +775,9 @@ static void test_bf16_backward(void)
     const int64_t rp[1][4] = {{2, 2, 3, 4}};
     rope_ctx ctx = {t_randn(2, (const int64_t[]){3, 4}, RX_F64, 90),
                     t_randn(2, (const int64_t[]){3, 4}, RX_F64, 91)};
-    rope_ctx ctxb = {cast(ctx.cos, RX_BF16), cast(ctx.sin, RX_BF16)};
+    rope_ctx ctxb = {t_cast(ctx.cos, RX_BF16), t_cast(ctx.sin, RX_BF16)};
     check_bf16_grads("rope bf16", gc_rope_cast, 1, rp, (const int[]){4}, &ctxb);
-    release_n(4, (rx_tensor *[]){ctx.cos, ctx.sin, ctxb.cos, ctxb.sin});
+    t_release_all(4, (rx_tensor *[]){ctx.cos, ctx.sin, ctxb.cos, ctxb.sin});
 }
 
 int main(void)

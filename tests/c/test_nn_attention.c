@@ -70,24 +70,12 @@ static double *ref_attention(const double *q, const double *k, const double *v, 
     return out;
 }
 
-static rx_tensor *cast(rx_tensor *t, rx_dtype dt)
-{
-    rx_tensor *out = NULL;
-    CHECK_OK(rx_to_dtype(t, dt, &out));
-    return out;
-}
-
-/* cast(), releasing t (a cast to t's own dtype gives t back). */
+/* t_cast(), releasing t (a cast to t's own dtype gives t back). */
 static rx_tensor *cast_owned(rx_tensor *t, rx_dtype dt)
 {
-    rx_tensor *out = cast(t, dt);
+    rx_tensor *out = t_cast(t, dt);
     rx_tensor_release(t);
     return out;
-}
-
-static void release_n(int n, rx_tensor **t)
-{
-    for (int i = 0; i < n; i++) rx_tensor_release(t[i]);
 }
 
 static const double KP[2 * 5] = {1, 0, 1, 1, 1, 1, 1, 1, 1, 0};
@@ -113,7 +101,7 @@ static void check_case(const attn_case *c, rx_dtype dt, double atol, double rtol
     const int64_t qs[4] = {c->b, c->h, c->t, c->d}, ks[4] = {c->b, c->g, c->s, c->d};
     rx_tensor *q64 = t_randn(4, qs, RX_F64, 1), *k64 = t_randn(4, ks, RX_F64, 2),
               *v64 = t_randn(4, ks, RX_F64, 3);
-    rx_tensor *q = cast(q64, dt), *k = cast(k64, dt), *v = cast(v64, dt), *y = NULL;
+    rx_tensor *q = t_cast(q64, dt), *k = t_cast(k64, dt), *v = t_cast(v64, dt), *y = NULL;
     double *qv = t_values(q), *kv = t_values(k), *vv = t_values(v);
     rx_generator *gen = rx_generator_new(c->seed);
     rx_generator_set_state(gen, c->seed, c->offset);
@@ -128,7 +116,7 @@ static void check_case(const attn_case *c, rx_dtype dt, double atol, double rtol
     free(qv), free(kv), free(vv), free(ref);
     free_opts(&o);
     rx_generator_free(gen);
-    release_n(7, (rx_tensor *[]){q64, k64, v64, q, k, v, y});
+    t_release_all(7, (rx_tensor *[]){q64, k64, v64, q, k, v, y});
 }
 
 static double *random_mask(int64_t n, uint64_t seed)
@@ -186,7 +174,7 @@ static void grad_case(const char *name, const attn_case *c)
     rx_tensor *v = gc_leaf(4, (const int64_t[]){c->b, c->g, c->s, c->d}, 13);
     gc_ctx ctx = {c};
     gradcheck(name, gc_attention, 3, (rx_tensor *[]){q, k, v}, &ctx, 1e-6, 1e-5);
-    release_n(3, (rx_tensor *[]){q, k, v});
+    t_release_all(3, (rx_tensor *[]){q, k, v});
 }
 
 static void test_attention_grad(void)
@@ -254,7 +242,7 @@ static void test_attention_masked_rows(void)
     double *ref = t_values(y_none);
     CHECK_TENSOR(y, 4, qs, ref, 1e-9, 1e-9);
     free(ref);
-    release_n(5, (rx_tensor *[]){y, y_none, q64, k64, v64});
+    t_release_all(5, (rx_tensor *[]){y, y_none, q64, k64, v64});
     free_opts(&oa);
 
     /* SASRec: (1 - m) * -10000 for m = causal & not padding equals boolean masking wherever a
@@ -290,7 +278,7 @@ static void test_attention_masked_rows(void)
     free(va), free(vb);
     free_opts(&oadd);
     free_opts(&obool);
-    release_n(6, (rx_tensor *[]){q, k, v, g, q5, y_add});
+    t_release_all(6, (rx_tensor *[]){q, k, v, g, q5, y_add});
     rx_tensor_release(y_bool);
 }
 
@@ -331,7 +319,7 @@ static void test_attention_layouts(void)
     double *r4 = t_values(y4);
     CHECK_TENSOR(y3, 4, qs, r4, 0, 0);
     free(ref), free(r4);
-    release_n(17, (rx_tensor *[]){qb, kb, vb, q, k, v, qc, kc, vc, y, yc, qt, qtt, y2, qd, y3, y4});
+    t_release_all(17, (rx_tensor *[]){qb, kb, vb, q, k, v, qc, kc, vc, y, yc, qt, qtt, y2, qd, y3, y4});
 }
 
 /* bf16 gradients approximate the f64 ones. */
@@ -364,10 +352,10 @@ static void test_attention_bf16_grad(void)
     CHECK_TENSOR(rx_grad(ins[1][1]), 4, ks, grads[0][1], 5e-2, 5e-2);
     CHECK_TENSOR(rx_grad(ins[1][2]), 4, ks, grads[0][2], 5e-2, 5e-2);
     for (int d = 0; d < 2; d++) {
-        release_n(4, ins[d]);
+        t_release_all(4, ins[d]);
         for (int i = 0; i < 3; i++) free(grads[d][i]);
     }
-    release_n(4, (rx_tensor *[]){q64, k64, v64, g64});
+    t_release_all(4, (rx_tensor *[]){q64, k64, v64, g64});
 }
 
 /* Gradients (dk and dv summed over grouped heads) do not depend on the thread count. */
@@ -389,7 +377,7 @@ static void test_attention_deterministic(void)
         out[run][1] = t_values(rx_grad(k));
         out[run][2] = t_values(rx_grad(v));
         rx_generator_free(gen);
-        release_n(5, (rx_tensor *[]){q, k, v, g, y});
+        t_release_all(5, (rx_tensor *[]){q, k, v, g, y});
     }
     rx_set_num_threads(0);
     CHECK(memcmp(out[0][0], out[1][0], sizeof(double) * 4 * 8 * 16 * 8) == 0);
@@ -446,7 +434,7 @@ static void test_attention_errors(void)
     rx_attention_opts os = {.scale = INFINITY};
     CHECK_ERR(rx_attention(q, k, k, &os, &y), RX_ERR_ARG, "attention: argument #4 (scale)");
     CHECK(y == NULL);
-    release_n(13, (rx_tensor *[]){q, k, v3, k3, kd, q3, k64, kpf, kps, m, m64, mg, NULL});
+    t_release_all(13, (rx_tensor *[]){q, k, v3, k3, kd, q3, k64, kpf, kps, m, m64, mg, NULL});
 }
 
 int main(void)

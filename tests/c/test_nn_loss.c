@@ -8,18 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static rx_tensor *cast(rx_tensor *t, rx_dtype dt)
-{
-    rx_tensor *out = NULL;
-    CHECK_OK(rx_to_dtype(t, dt, &out));
-    return out;
-}
-
-static void release_n(int n, rx_tensor **t)
-{
-    for (int i = 0; i < n; i++) rx_tensor_release(t[i]);
-}
-
 static double item(rx_tensor *t)
 {
     double v = NAN;
@@ -53,9 +41,9 @@ static void test_cross_entropy_forward(void)
     double tol[4] = {1e-12, 1e-6, 1e-5, 1e-5}; /* against the reference on the rounded inputs */
     for (int d = 0; d < 4; d++)
         for (int k = 0; k < 2; k++) {
-            rx_tensor *x64 = t_randn(2, ls, RX_F64, 1), *x = cast(x64, dts[d]);
+            rx_tensor *x64 = t_randn(2, ls, RX_F64, 1), *x = t_cast(x64, dts[d]);
             rx_tensor *t = t_from(1, ns, k ? RX_I32 : RX_I64, TARGETS);
-            rx_tensor *w64 = t_from(1, ns, RX_F64, WEIGHTS), *w = cast(w64, dts[d]), *l1 = NULL, *l2 = NULL;
+            rx_tensor *w64 = t_from(1, ns, RX_F64, WEIGHTS), *w = t_cast(w64, dts[d]), *l1 = NULL, *l2 = NULL;
             double *xv = t_values(x), *wv = t_values(w);
             CHECK_OK(rx_cross_entropy(x, t, -100, NULL, &l1));
             CHECK_OK(rx_cross_entropy(x, t, -100, w, &l2));
@@ -66,7 +54,7 @@ static void test_cross_entropy_forward(void)
                 CHECK(rx_tensor_dtype(l1) == (dts[d] == RX_F64 ? RX_F64 : RX_F32));
             }
             free(xv), free(wv);
-            release_n(7, (rx_tensor *[]){x64, x, t, w64, w, l1, l2});
+            t_release_all(7, (rx_tensor *[]){x64, x, t, w64, w, l1, l2});
         }
     /* extreme logits stay finite; a non-contiguous (transposed) logits tensor */
     rx_tensor *base =
@@ -76,7 +64,7 @@ static void test_cross_entropy_forward(void)
     CHECK_OK(rx_cross_entropy(x, t, -1, NULL, &l));
     const double xv[6] = {1000, 0, -1000, -1000, 5, 1000};
     CHECK_CLOSE(item(l), ref_ce(xv, (const double[]){0, 2}, NULL, 2, 3, -1), 1e-6);
-    release_n(4, (rx_tensor *[]){base, x, t, l});
+    t_release_all(4, (rx_tensor *[]){base, x, t, l});
 }
 
 typedef struct ce_ctx {
@@ -105,13 +93,13 @@ static void test_cross_entropy_grad(void)
     double *g = t_values(rx_grad(x));
     CHECK(g[4] == 0 && g[5] == 0 && g[6] == 0 && g[7] == 0);
     free(g);
-    release_n(4, (rx_tensor *[]){x, plain.targets, weighted.weights, l});
+    t_release_all(4, (rx_tensor *[]){x, plain.targets, weighted.weights, l});
 }
 
 /* bf16 logits: the loss is f32 and the logits' gradient bf16, close to the f64 gradient. */
 static void test_cross_entropy_bf16_grad(void)
 {
-    rx_tensor *x64 = t_randn(2, (const int64_t[]){5, 4}, RX_F64, 60), *xb = cast(x64, RX_BF16), *x = NULL;
+    rx_tensor *x64 = t_randn(2, (const int64_t[]){5, 4}, RX_F64, 60), *xb = t_cast(x64, RX_BF16), *x = NULL;
     rx_tensor *t = t_from(1, (const int64_t[]){5}, RX_I64, TARGETS), *lb = NULL, *l = NULL;
     CHECK_OK(rx_to_dtype(xb, RX_F64, &x)); /* the same (rounded) values in f64 */
     CHECK_OK(rx_set_requires_grad(x, 1));
@@ -126,7 +114,7 @@ static void test_cross_entropy_bf16_grad(void)
     CHECK(rx_grad(xb) && rx_tensor_dtype(rx_grad(xb)) == RX_BF16);
     CHECK_TENSOR(rx_grad(xb), 2, ((const int64_t[]){5, 4}), ref, 2e-3, 1e-2);
     free(ref);
-    release_n(6, (rx_tensor *[]){x64, xb, x, t, lb, l});
+    t_release_all(6, (rx_tensor *[]){x64, xb, x, t, lb, l});
 }
 
 static void test_cross_entropy_all_ignored(void)
@@ -144,7 +132,7 @@ static void test_cross_entropy_all_ignored(void)
     rx_tensor *t2 = t_from(1, (const int64_t[]){3}, RX_I64, (const double[]){0, 1, 2}), *l2 = NULL;
     CHECK_OK(rx_cross_entropy(x, t2, -1, w, &l2));
     CHECK(item(l2) == 0.0);
-    release_n(6, (rx_tensor *[]){x, l, t, w, t2, l2});
+    t_release_all(6, (rx_tensor *[]){x, l, t, w, t2, l2});
 }
 
 /* A large vocabulary: the loss does not depend on the thread count, bit for bit. */
@@ -162,7 +150,7 @@ static void test_cross_entropy_deterministic(void)
         CHECK_OK(rx_backward(l, NULL, 0));
         loss[run] = item(l);
         grad[run] = t_values(rx_grad(x));
-        release_n(3, (rx_tensor *[]){x, t, l});
+        t_release_all(3, (rx_tensor *[]){x, t, l});
     }
     rx_set_num_threads(0);
     CHECK(loss[0] == loss[1]);
@@ -200,7 +188,7 @@ static void test_cross_entropy_errors(void)
     CHECK_ERR(rx_cross_entropy(x1, ok, -100, NULL, &y), RX_ERR_SHAPE,
               "cross_entropy: argument #1: expected shape (*, *), got (5)");
     CHECK(y == NULL);
-    release_n(9, (rx_tensor *[]){x, bad, neg, ok, short_t, ft, w3, w64, wg});
+    t_release_all(9, (rx_tensor *[]){x, bad, neg, ok, short_t, ft, w3, w64, wg});
     rx_tensor_release(x1);
 }
 
@@ -217,7 +205,7 @@ static void test_pointwise_losses(void)
         CHECK_OK(rx_rand(2, sh, RX_F64, rx_cpu(), g, &t64));
         CHECK_OK(rx_randn(2, sh, RX_F64, rx_cpu(), g, &y64));
         rx_generator_free(g);
-        rx_tensor *x = cast(x64, dts[d]), *t = cast(t64, dts[d]), *y = cast(y64, dts[d]), *lb = NULL,
+        rx_tensor *x = t_cast(x64, dts[d]), *t = t_cast(t64, dts[d]), *y = t_cast(y64, dts[d]), *lb = NULL,
                   *lm = NULL;
         double *xv = t_values(x), *tv = t_values(t), *yv = t_values(y), rb = 0, rm = 0;
         for (int i = 0; i < 12; i++) {
@@ -231,7 +219,7 @@ static void test_pointwise_losses(void)
         CHECK_CLOSE(item(lm), rm, tol[d]);
         if (lb) CHECK(rx_tensor_ndim(lb) == 0 && rx_tensor_dtype(lb) == dts[d]);
         free(xv), free(tv), free(yv);
-        release_n(8, (rx_tensor *[]){x64, t64, y64, x, t, y, lb, lm});
+        t_release_all(8, (rx_tensor *[]){x64, t64, y64, x, t, y, lb, lm});
     }
     /* |x| = 1000 does not overflow */
     rx_tensor *x = t_from(1, (const int64_t[]){2}, RX_F32, (const double[]){1000, -1000});
@@ -246,7 +234,7 @@ static void test_pointwise_losses(void)
     CHECK_ERR(rx_mse(x, t64, &bad), RX_ERR_DTYPE, "mse: argument #1 is f32 but argument #2 is f64");
     CHECK_ERR(rx_mse(x, NULL, &bad), RX_ERR_ARG, "mse: argument #2: expected a tensor, got NULL");
     CHECK(bad == NULL);
-    release_n(5, (rx_tensor *[]){x, t, l, t3, t64});
+    t_release_all(5, (rx_tensor *[]){x, t, l, t3, t64});
 }
 
 static rx_status gc_bce(rx_tensor *const *in, void *ctx, rx_tensor **out)
@@ -269,7 +257,7 @@ static void test_pointwise_grad(void)
     CHECK_OK(rx_set_requires_grad(xt, 1));
     gradcheck("mse non-contiguous", gc_mse, 2, (rx_tensor *[]){xt, y}, NULL, 1e-6, 1e-5);
     gradcheck("bce non-contiguous", gc_bce, 2, (rx_tensor *[]){xt, y}, NULL, 1e-6, 1e-5);
-    release_n(4, (rx_tensor *[]){x, y, base, xt});
+    t_release_all(4, (rx_tensor *[]){x, y, base, xt});
 }
 
 int main(void)

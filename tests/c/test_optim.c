@@ -19,46 +19,14 @@
 
 /* ---- helpers ------------------------------------------------------------------------------- */
 
-static double val(int seed, int64_t i)
+static double val(rx_dtype dt, int64_t seed, int64_t i)
 {
-    return sin(0.37 * (double)i + 1.3 * seed) * (1 + 0.25 * (double)(i % 5));
+    return sin(0.37 * (double)i + 1.3 * (double)seed) * (1 + 0.25 * (double)(i % 5));
 }
 
 static rx_tensor *make(int ndim, const int64_t *shape, rx_dtype dt, int seed)
 {
-    int64_t n = 1;
-    for (int d = 0; d < ndim; d++) n *= shape[d];
-    double *v = malloc(sizeof *v * (size_t)(n ? n : 1));
-    for (int64_t i = 0; i < n; i++) v[i] = val(seed, i);
-    rx_tensor *t = t_from(ndim, shape, dt, v);
-    free(v);
-    return t;
-}
-
-static rx_tensor *zeros(int ndim, const int64_t *shape, rx_dtype dt)
-{
-    rx_tensor *t = NULL;
-    CHECK_OK(rx_zeros(ndim, shape, dt, rx_cpu(), &t));
-    return t;
-}
-
-/* Round-to-nearest-even of x to a dtype, written here independently of the runtime. */
-static double round_to(rx_dtype dt, double x)
-{
-    switch (dt) {
-    case RX_F64: return x;
-    case RX_F32: return (float)x;
-    case RX_F16: return (double)(_Float16)(float)x;
-    case RX_BF16: {
-        float f = (float)x;
-        uint32_t b;
-        memcpy(&b, &f, 4);
-        b = (b + 0x7FFF + ((b >> 16) & 1)) & 0xFFFF0000u;
-        memcpy(&f, &b, 4);
-        return f;
-    }
-    default: return x;
-    }
+    return t_gen(ndim, shape, dt, val, seed, NULL);
 }
 
 static int64_t numel_of(const rx_tensor *t) { return rx_tensor_numel(t); }
@@ -97,7 +65,7 @@ static void adam_ref_step(adam_ref *r, rx_dtype dt, const double *g, const rx_ad
         double m = o->beta1 * r->m[i] + (1 - o->beta1) * g[i];
         double v = o->beta2 * r->v[i] + (1 - o->beta2) * g[i] * g[i];
         p -= o->lr * (m / bc1) / (sqrt(v / bc2) + o->eps);
-        r->p[i] = round_to(dt, p);
+        r->p[i] = ref_round(dt, p);
         r->m[i] = (float)m;
         r->v[i] = (float)v;
     }
@@ -111,8 +79,8 @@ static void adamw_case(int np, const pspec *specs, rx_adamw_opts opts, int steps
     adam_ref ref[8];
     for (int i = 0; i < np; i++) {
         p[i] = make(specs[i].ndim, specs[i].shape, specs[i].dtype, 10 + i);
-        m[i] = zeros(specs[i].ndim, specs[i].shape, RX_F32);
-        v[i] = zeros(specs[i].ndim, specs[i].shape, RX_F32);
+        m[i] = t_zeros(specs[i].ndim, specs[i].shape, RX_F32);
+        v[i] = t_zeros(specs[i].ndim, specs[i].shape, RX_F32);
         ref[i].n = numel_of(p[i]);
         ref[i].p = t_values(p[i]);
         ref[i].m = calloc((size_t)ref[i].n + 1, sizeof(double));
@@ -192,7 +160,7 @@ static void test_adamw_bias_correction(void)
     int64_t n = 6;
     double pv[6] = {1, -2, 3, 0.5, -0.25, 0}, gv[6] = {0.3, -4, 1e-3, -0.2, 2, 5};
     rx_tensor *p = t_from(1, &n, RX_F64, pv), *g = t_from(1, &n, RX_F64, gv);
-    rx_tensor *m = zeros(1, &n, RX_F32), *v = zeros(1, &n, RX_F32);
+    rx_tensor *m = t_zeros(1, &n, RX_F32), *v = t_zeros(1, &n, RX_F32);
     rx_adamw_opts o = {.lr = 0.1, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0, .step = 1};
     CHECK_OK(rx_adamw_step(1, &p, &g, &m, &v, &o));
     double *r = t_values(p);
@@ -204,7 +172,7 @@ static void test_adamw_bias_correction(void)
     double *before = t_values(p);
     o.weight_decay = 0.5;
     o.step = 2;
-    rx_tensor *m0 = zeros(1, &n, RX_F32), *v0 = zeros(1, &n, RX_F32);
+    rx_tensor *m0 = t_zeros(1, &n, RX_F32), *v0 = t_zeros(1, &n, RX_F32);
     CHECK_OK(rx_adamw_step(1, &p, &g0, &m0, &v0, &o));
     r = t_values(p);
     for (int i = 0; i < 6; i++) CHECK_CLOSE(r[i], before[i] * (1 - 0.1 * 0.5), 1e-12);
@@ -224,7 +192,7 @@ static void test_adamw_noncontiguous(void)
     CHECK_OK(rx_transpose(nar, 0, 1, &p));
     CHECK(!rx_tensor_is_contiguous(p));
     double *base0 = t_values(base);
-    rx_tensor *mbase = zeros(2, s6, RX_F32), *m, *v = zeros(2, s6, RX_F32);
+    rx_tensor *mbase = t_zeros(2, s6, RX_F32), *m, *v = t_zeros(2, s6, RX_F32);
     CHECK_OK(rx_transpose(mbase, 0, 1, &m));
     adam_ref ref = {36, t_values(p), calloc(36, sizeof(double)), calloc(36, sizeof(double))};
     rx_adamw_opts o = adam_default;
@@ -268,8 +236,8 @@ static void test_thread_independence(void)
         rx_set_num_threads(run == 0 ? 1 : 4);
         rx_tensor *p[2] = {make(2, big, RX_F32, 1), make(1, small, RX_BF16, 2)};
         rx_tensor *g[2] = {make(2, big, RX_F32, 3), make(1, small, RX_BF16, 4)};
-        rx_tensor *m[2] = {zeros(2, big, RX_F32), zeros(1, small, RX_F32)};
-        rx_tensor *v[2] = {zeros(2, big, RX_F32), zeros(1, small, RX_F32)};
+        rx_tensor *m[2] = {t_zeros(2, big, RX_F32), t_zeros(1, small, RX_F32)};
+        rx_tensor *v[2] = {t_zeros(2, big, RX_F32), t_zeros(1, small, RX_F32)};
         rx_adamw_opts o = adam_default;
         for (int s = 1; s <= 2; s++) {
             o.step = s;
@@ -296,7 +264,7 @@ static void test_adamw_versions_and_no_recording(void)
 {
     int64_t n = 4;
     rx_tensor *p = make(1, &n, RX_F32, 1), *g = make(1, &n, RX_F32, 2);
-    rx_tensor *m = zeros(1, &n, RX_F32), *v = zeros(1, &n, RX_F32);
+    rx_tensor *m = t_zeros(1, &n, RX_F32), *v = t_zeros(1, &n, RX_F32);
     CHECK_OK(rx_set_requires_grad(p, 1));
     int prev = rx_set_grad_enabled(1);
     int64_t vp = version_of(p), vm = version_of(m), vv = version_of(v), vg = version_of(g);
@@ -326,9 +294,9 @@ static void test_adamw_errors(void)
 {
     int64_t s3 = 3, s4 = 4, s22[2] = {2, 2};
     rx_tensor *p = make(1, &s3, RX_F32, 1), *g = make(1, &s3, RX_F32, 2);
-    rx_tensor *m = zeros(1, &s3, RX_F32), *v = zeros(1, &s3, RX_F32);
-    rx_tensor *g4 = make(1, &s4, RX_F32, 2), *g64 = make(1, &s3, RX_F64, 2), *m64 = zeros(1, &s3, RX_F64);
-    rx_tensor *pi = make(1, &s3, RX_I32, 1), *m4 = zeros(1, &s4, RX_F32);
+    rx_tensor *m = t_zeros(1, &s3, RX_F32), *v = t_zeros(1, &s3, RX_F32);
+    rx_tensor *g4 = make(1, &s4, RX_F32, 2), *g64 = make(1, &s3, RX_F64, 2), *m64 = t_zeros(1, &s3, RX_F64);
+    rx_tensor *pi = make(1, &s3, RX_I32, 1), *m4 = t_zeros(1, &s4, RX_F32);
     rx_adamw_opts o = adam_default;
     o.step = 1;
     rx_tensor *P[2] = {p, p}, *G[2] = {g, NULL}, *M[2] = {m, m}, *V[2] = {v, v};
@@ -415,10 +383,10 @@ static void sgd_case(int np, const pspec *specs, sgd_cfg c, int steps)
                 double d = gv[k] + c.wd * rp[i][k];
                 if (use_buf) {
                     double bb = s == 1 ? d : c.momentum * rb[i][k] + (1 - c.dampening) * d;
-                    rb[i][k] = bb = round_to(bdt[i], bb);
+                    rb[i][k] = bb = ref_round(bdt[i], bb);
                     d = c.nesterov ? d + c.momentum * bb : bb;
                 }
-                rp[i][k] = round_to(specs[i].dtype, rp[i][k] - c.lr * d);
+                rp[i][k] = ref_round(specs[i].dtype, rp[i][k] - c.lr * d);
             }
             free(gv);
             rx_tensor_release(g[i]);
@@ -467,7 +435,7 @@ static void test_sgd(void)
 static void test_sgd_noncontiguous(void)
 {
     int64_t bs[2] = {5, 7}, s[2] = {7, 5};
-    rx_tensor *base = make(2, bs, RX_F64, 1), *p, *bbase = zeros(2, bs, RX_F32), *buf;
+    rx_tensor *base = make(2, bs, RX_F64, 1), *p, *bbase = t_zeros(2, bs, RX_F32), *buf;
     CHECK_OK(rx_transpose(base, 0, 1, &p));
     CHECK_OK(rx_transpose(bbase, 0, 1, &buf));
     double *rp = t_values(p), rb[35];
@@ -493,8 +461,8 @@ static void test_sgd_noncontiguous(void)
 static void test_sgd_errors(void)
 {
     int64_t s3 = 3;
-    rx_tensor *p = make(1, &s3, RX_F32, 1), *g = make(1, &s3, RX_F32, 2), *b = zeros(1, &s3, RX_F32);
-    rx_tensor *b16 = zeros(1, &s3, RX_F16), *g16 = make(1, &s3, RX_BF16, 2);
+    rx_tensor *p = make(1, &s3, RX_F32, 1), *g = make(1, &s3, RX_F32, 2), *b = t_zeros(1, &s3, RX_F32);
+    rx_tensor *b16 = t_zeros(1, &s3, RX_F16), *g16 = make(1, &s3, RX_BF16, 2);
     CHECK_ERR(rx_sgd_step(1, &p, &g, NULL, 0.1, 0.9, 0, 0, 0, 1), RX_ERR_ARG, "momentum_bufs");
     CHECK_ERR(rx_sgd_step(1, &p, &g, &b, 0.1, 0.9, 0.1, 0, 1, 1), RX_ERR_ARG,
               "nesterov needs momentum > 0 and dampening 0");
@@ -587,7 +555,8 @@ static void test_scale(void)
         double *ref = malloc(sizeof(double) * (size_t)(n + 1));
         /* f32 math for f32/f16/bf16: the product of two floats is exact in double */
         for (int64_t k = 0; k < n; k++)
-            ref[k] = dt == RX_F64 ? before[i][k] * s : round_to(dt, (float)(before[i][k] * (double)(float)s));
+            ref[k] =
+                dt == RX_F64 ? before[i][k] * s : ref_round(dt, (float)(before[i][k] * (double)(float)s));
         CHECK_TENSOR(t[i], rx_tensor_ndim(t[i]), rx_tensor_shape_ptr(t[i]), ref, 0, 0);
         free(ref);
         free(before[i]);

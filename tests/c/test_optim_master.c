@@ -15,44 +15,15 @@
 #include "autograd/autograd.h"
 
 #include <stdlib.h>
-#include <string.h>
 
-static double val(int seed, int64_t i) { return sin(0.41 * (double)i + 1.7 * seed) * (1 + 0.2 * (double)(i % 7)); }
+static double val(rx_dtype dt, int64_t seed, int64_t i)
+{
+    return sin(0.41 * (double)i + 1.7 * (double)seed) * (1 + 0.2 * (double)(i % 7));
+}
 
 static rx_tensor *make(int ndim, const int64_t *shape, rx_dtype dt, int seed)
 {
-    int64_t n = 1;
-    for (int d = 0; d < ndim; d++) n *= shape[d];
-    double *v = malloc(sizeof *v * (size_t)(n ? n : 1));
-    for (int64_t i = 0; i < n; i++) v[i] = val(seed, i);
-    rx_tensor *t = t_from(ndim, shape, dt, v);
-    free(v);
-    return t;
-}
-
-static rx_tensor *zeros(int ndim, const int64_t *shape, rx_dtype dt)
-{
-    rx_tensor *t = NULL;
-    CHECK_OK(rx_zeros(ndim, shape, dt, rx_cpu(), &t));
-    return t;
-}
-
-/* Round-to-nearest-even of x to a dtype, independent of the runtime. */
-static double round_to(rx_dtype dt, double x)
-{
-    switch (dt) {
-    case RX_F32: return (float)x;
-    case RX_F16: return (double)(_Float16)(float)x;
-    case RX_BF16: {
-        float f = (float)x;
-        uint32_t b;
-        memcpy(&b, &f, 4);
-        b = (b + 0x7FFF + ((b >> 16) & 1)) & 0xFFFF0000u;
-        memcpy(&f, &b, 4);
-        return f;
-    }
-    default: return x;
-    }
+    return t_gen(ndim, shape, dt, val, seed, NULL);
 }
 
 /* The state of one parameter in the double reference. */
@@ -96,7 +67,7 @@ static void check_against(const ref *r, rx_tensor *param, rx_tensor *master)
     int bad_p = 0, bad_w = 0;
     for (int64_t i = 0; i < r->n; i++) {
         if (fabs(w[i] - r->w[i]) > 1e-6 + 1e-5 * fabs(r->w[i])) bad_w++;
-        if (p[i] != round_to(dt, w[i])) bad_p++;
+        if (p[i] != ref_round(dt, w[i])) bad_p++;
     }
     if (bad_w) check_fail(__FILE__, __LINE__, "%d of %lld master values off the double reference (%s)", bad_w,
                           (long long)r->n, rx_dtype_name(dt));
@@ -125,8 +96,8 @@ static void test_steps_mixed_dtypes(void)
         p[i] = make(2, shapes[i], dts[i], i);
         w[i] = f32_copy(p[i]);
         g[i] = make(2, shapes[i], dts[i], 100 + i);
-        m[i] = zeros(2, shapes[i], RX_F32);
-        v[i] = zeros(2, shapes[i], RX_F32);
+        m[i] = t_zeros(2, shapes[i], RX_F32);
+        v[i] = t_zeros(2, shapes[i], RX_F32);
         r[i] = ref_new(w[i], g[i]);
     }
     rx_adamw_opts o = {.lr = 3e-2, .beta1 = 0.9, .beta2 = 0.95, .eps = 1e-8, .weight_decay = 0.1};
@@ -154,8 +125,8 @@ static void test_small_updates_accumulate(void)
     for (int i = 0; i < 64; i++) ones[i] = 1.0, grads[i] = 1.0;
     rx_tensor *p = t_from(1, shape, RX_BF16, ones), *plain = t_from(1, shape, RX_BF16, ones);
     rx_tensor *g = t_from(1, shape, RX_BF16, grads), *w = f32_copy(p);
-    rx_tensor *m = zeros(1, shape, RX_F32), *v = zeros(1, shape, RX_F32);
-    rx_tensor *m2 = zeros(1, shape, RX_F32), *v2 = zeros(1, shape, RX_F32);
+    rx_tensor *m = t_zeros(1, shape, RX_F32), *v = t_zeros(1, shape, RX_F32);
+    rx_tensor *m2 = t_zeros(1, shape, RX_F32), *v2 = t_zeros(1, shape, RX_F32);
     /* each step moves a weight by about lr = 1e-3, an eighth of bf16's ulp at 1 (2^-7) */
     rx_adamw_opts o = {.lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0};
     for (int step = 1; step <= 20; step++) {
@@ -165,7 +136,7 @@ static void test_small_updates_accumulate(void)
     }
     double *pv = t_values(p), *wv = t_values(w), *plv = t_values(plain);
     CHECK_CLOSE(wv[0], 1.0 - 20 * 1e-3, 1e-4);          /* the master moved by 20 lr */
-    CHECK(pv[0] == round_to(RX_BF16, wv[0]) && pv[0] < 1.0); /* and the parameter followed it */
+    CHECK(pv[0] == ref_round(RX_BF16, wv[0]) && pv[0] < 1.0); /* and the parameter followed it */
     CHECK(plv[0] == 1.0);                                  /* plain bf16 steps rounded back every time */
     free(pv), free(wv), free(plv);
     rx_tensor *all[] = {p, plain, g, w, m, v, m2, v2};
@@ -177,10 +148,10 @@ static void test_noncontiguous_and_versions(void)
     int64_t shape[2] = {6, 9}, tshape[2] = {9, 6};
     rx_tensor *pb = make(2, tshape, RX_BF16, 1), *p = NULL; /* a transposed parameter */
     CHECK_OK(rx_transpose(pb, 0, 1, &p));
-    rx_tensor *wc = f32_copy(p), *wb = zeros(2, tshape, RX_F32), *w = NULL; /* a transposed master */
+    rx_tensor *wc = f32_copy(p), *wb = t_zeros(2, tshape, RX_F32), *w = NULL; /* a transposed master */
     CHECK_OK(rx_transpose(wb, 0, 1, &w));
     CHECK_OK(rx_copy_(w, wc));
-    rx_tensor *g = make(2, shape, RX_BF16, 7), *m = zeros(2, shape, RX_F32), *v = zeros(2, shape, RX_F32);
+    rx_tensor *g = make(2, shape, RX_BF16, 7), *m = t_zeros(2, shape, RX_F32), *v = t_zeros(2, shape, RX_F32);
     ref r = ref_new(w, g);
     int64_t ver_p = rx_tensor_version(p), ver_w = rx_tensor_version(w), ver_m = rx_tensor_version(m);
     rx_adamw_opts o = {.lr = 1e-2, .beta1 = 0.9, .beta2 = 0.99, .eps = 1e-8, .weight_decay = 0.01};
@@ -199,9 +170,11 @@ static void test_noncontiguous_and_versions(void)
 static void test_errors(void)
 {
     int64_t shape[2] = {4, 3}, other[2] = {3, 4};
-    rx_tensor *p = make(2, shape, RX_BF16, 1), *w = zeros(2, shape, RX_F32), *g = make(2, shape, RX_BF16, 2);
-    rx_tensor *m = zeros(2, shape, RX_F32), *v = zeros(2, shape, RX_F32);
-    rx_tensor *w16 = zeros(2, shape, RX_F16), *wbad = zeros(2, other, RX_F32), *g32 = make(2, shape, RX_F32, 3);
+    rx_tensor *p = make(2, shape, RX_BF16, 1), *w = t_zeros(2, shape, RX_F32);
+    rx_tensor *g = make(2, shape, RX_BF16, 2);
+    rx_tensor *m = t_zeros(2, shape, RX_F32), *v = t_zeros(2, shape, RX_F32);
+    rx_tensor *w16 = t_zeros(2, shape, RX_F16), *wbad = t_zeros(2, other, RX_F32);
+    rx_tensor *g32 = make(2, shape, RX_F32, 3);
     rx_tensor *p64 = make(2, shape, RX_F64, 4), *g64 = make(2, shape, RX_F64, 5);
     rx_adamw_opts o = {.lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0, .step = 1};
     CHECK_ERR(rx_adamw_step_master(1, &p, &w16, &g, &m, &v, &o), RX_ERR_DTYPE, "argument #3 (master_f32[0]): expected f32");

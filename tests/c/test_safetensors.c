@@ -88,21 +88,18 @@ static int count_temp_files(void)
 
 static const rx_dtype all_dtypes[] = {RX_F64, RX_F32, RX_F16, RX_BF16, RX_I64, RX_I32, RX_U8, RX_BOOL};
 
+static double val(rx_dtype dt, int64_t seed, int64_t i)
+{
+    double x = sin(0.7 * (double)i + (double)seed) * 100;
+    return dt == RX_BOOL           ? (double)(((i + seed) % 3) == 0)
+           : dt == RX_U8           ? (double)((i * 7 + seed) % 256)
+           : rx_dtype_is_float(dt) ? x
+                                   : round(x);
+}
+
 static rx_tensor *make(int ndim, const int64_t *shape, rx_dtype dt, int seed)
 {
-    int64_t n = 1;
-    for (int d = 0; d < ndim; d++) n *= shape[d];
-    double *v = malloc(sizeof *v * (size_t)(n ? n : 1));
-    for (int64_t i = 0; i < n; i++) {
-        double x = sin(0.7 * (double)i + seed) * 100;
-        v[i] = dt == RX_BOOL           ? (double)(((i + seed) % 3) == 0)
-               : dt == RX_U8           ? (double)((i * 7 + seed) % 256)
-               : rx_dtype_is_float(dt) ? x
-                                       : round(x);
-    }
-    rx_tensor *t = t_from(ndim, shape, dt, v);
-    free(v);
-    return t;
+    return t_gen(ndim, shape, dt, val, seed, NULL);
 }
 
 static bool same_values(const rx_tensor *a, const rx_tensor *b)

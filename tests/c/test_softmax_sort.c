@@ -474,14 +474,6 @@ static void test_sort_errors(void)
     rx_tensor_release(x);
 }
 
-static void test_no_leaks(void)
-{
-    rx_mem_stats st;
-    rx_mem_get_stats(RX_CPU, &st);
-    CHECK(st.live_tensors == 0);
-    CHECK(st.live_bytes == 0);
-}
-
 int main(void)
 {
     RUN(test_softmax_dtypes_dims);
@@ -498,6 +490,6 @@ int main(void)
     RUN(test_topk);
     RUN(test_topk_heap);
     RUN(test_sort_errors);
-    RUN(test_no_leaks);
+    RUN(check_no_leaks);
     return check_finish();
 }

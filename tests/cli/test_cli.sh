@@ -5,29 +5,15 @@
 # require "cjson", -i, SIGINT in a script, and error objects that are not strings.
 #
 # Usage: bash test_cli.sh /path/to/recx   (ctest passes the built binary)
-RECX=${1:?usage: bash test_cli.sh /path/to/recx}
-RECX=$(cd "$(dirname "$RECX")" && pwd)/$(basename "$RECX")
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+start_test "$@"
 cd "$TMP" || exit 1
 export HOME=$TMP # never touch the real ~/.recx_history
 
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); echo "ok - $1"; }
-not_ok() {
-    failed=$((failed + 1))
-    echo "FAIL - $1"
-    echo "  --- stdout:"; sed 's/^/  | /' "$TMP/out"
-    echo "  --- stderr:"; sed 's/^/  | /' "$TMP/err"
-}
-
-# run ARGS...: runs recx with a timeout; sets $rc, $TMP/out, $TMP/err. Stdin from $TMP/in.
+# run (lib.sh) with a 20 s timeout and stdin from $TMP/in
 : > "$TMP/in"
-run() {
-    timeout 20 "$RECX" "$@" < "$TMP/in" > "$TMP/out" 2> "$TMP/err"
-    rc=$?
-}
+RUN_TIMEOUT=20
+RUN_STDIN=$TMP/in
 # check NAME EXPECTED_RC [out|err PATTERN (grep -E)]...: asserts the last run.
 check() {
     local name=$1 want=$2
@@ -187,16 +173,6 @@ io.stdout:flush()
 local n = 0
 while true do n = n + 1 end
 EOF
-# watchdog PID SECONDS: kills PID with SIGKILL after SECONDS; sets $watchdog. Killing the
-# watchdog (SIGTERM) also ends its sleep, so no process is left holding the test's output.
-watchdog() {
-    (
-        trap 'kill "$s" 2> /dev/null; exit 0' TERM
-        sleep "$2" & s=$!
-        wait "$s" && kill -KILL "$1"
-    ) > /dev/null 2>&1 &
-    watchdog=$!
-}
 # start_spin: runs spin.lua in the background and waits until it spins. No timeout(1) around
 # recx: it forwards a signal itself, to the child and again to its group; a watchdog kills a
 # hung recx instead.
@@ -246,5 +222,4 @@ else
     echo "skipped: no C compiler for the stuck-C-call test"
 fi
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

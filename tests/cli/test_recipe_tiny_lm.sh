@@ -14,11 +14,8 @@
 # configuration (and the schedule-length hint), an unwritable out=.
 #
 # Usage: bash test_recipe_tiny_lm.sh /path/to/recx   (ctest passes the built binary)
-RECX=${1:?usage: bash test_recipe_tiny_lm.sh /path/to/recx}
-RECX=$(cd "$(dirname "$RECX")" && pwd)/$(basename "$RECX")
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+start_test "$@"
 cd "$ROOT" || exit 1
 RECIPE=recipes/train_tiny_lm.lua
 # The schedule is sized for 60 steps in every run, so that 40 + 20 resumed steps and 60 straight
@@ -26,48 +23,7 @@ RECIPE=recipes/train_tiny_lm.lua
 # what else the machine runs (ctest -j, other jobs); the test takes about 20 s.
 COMMON="decay_steps=60 warmup_steps=5 eval_every=20 ckpt_every=20 threads=1"
 
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); echo "ok - $1"; }
-not_ok() {
-    failed=$((failed + 1))
-    echo "FAIL - $1"
-    echo "  --- stdout:"; sed 's/^/  | /' "$TMP/out"
-    echo "  --- stderr:"; sed 's/^/  | /' "$TMP/err" | tail -40
-}
-run() {
-    timeout 120 "$RECX" "$@" < /dev/null > "$TMP/out" 2> "$TMP/err"
-    rc=$?
-}
-
-# lua_check FILE CHECKS: each line of CHECKS is "description | lua boolean expression" over `r`
-# (the decoded result.json) and `m` (the list of decoded metrics.jsonl records) of the run in
-# folder FILE; prints FAIL lines and returns non-zero on any failure.
-lua_check() {
-    local dir=$1 checks=$2
-    lua5.4 - "$dir" > "$TMP/check" 2>&1 <<LUA
-local cjson = require "cjson"
-null = cjson.null
-local function read(p) local f = assert(io.open(p)); local t = f:read("a"); f:close(); return t end
-local ok, r = pcall(cjson.decode, read(arg[1] .. "/result.json"))
-if not ok then print("FAIL result.json is not JSON: " .. tostring(r)) os.exit(1) end
-local m = {}
-for line in read(arg[1] .. "/metrics.jsonl"):gmatch("[^\n]+") do m[#m + 1] = cjson.decode(line) end
-function steps(kind) -- "10,20,30" (JSON numbers decode as floats)
-  local s = {}
-  for _, x in ipairs(m) do if x.kind == kind then s[#s + 1] = string.format("%d", x.step) end end
-  return table.concat(s, ",")
-end
-local bad = 0
-for line in ([==[$checks]==]):gmatch("[^\n]+") do
-  local what, expr = line:match("^%s*(.-)%s*|%s*(.+)$")
-  local fn = assert(load("local r, m = ...; return " .. expr))
-  local okc, res = pcall(fn, r, m)
-  if not (okc and res) then bad = bad + 1; print("FAIL " .. what .. ": " .. expr .. (okc and "" or (" (" .. tostring(res) .. ")"))) end
-end
-os.exit(bad == 0 and 0 or 1)
-LUA
-}
+ERR_LINES=40 # not_ok shows the end of stderr only
 
 # "kind step loss" for every metrics line, losses as written
 losses() {
@@ -86,7 +42,7 @@ if [ -f "$TMP/a/ckpt.safetensors" ] && [ -f "$TMP/a/result.json" ] && [ -f "$TMP
 else
     not_ok "missing files in $TMP/a: $(ls "$TMP/a" 2>&1 | tr '\n' ' ')"
 fi
-if lua_check "$TMP/a" "
+if json_check "$TMP/a/result.json" "$TMP/a/metrics.jsonl" "
     recipe name                 | r.recipe == 'train_tiny_lm' and type(r.recx_version) == 'string'
     steps, not resumed          | r.steps == 40 and r.resumed_from == 0
     config echoes the overrides | r.config.steps == 40 and r.config.eval_every == 20 and r.config.ckpt_every == 20 and r.config.decay_steps == 60
@@ -140,7 +96,7 @@ if [ "$rc" = 0 ] && grep -q "resuming from $TMP/a/ckpt.safetensors at step 40" "
 else
     not_ok "resume: exit $rc"
 fi
-if lua_check "$TMP/a" "
+if json_check "$TMP/a/result.json" "$TMP/a/metrics.jsonl" "
     resumed from 40             | r.resumed_from == 40 and r.steps == 60 and r.tokens == 60 * r.config.batch * 32
     train steps go on           | steps('train') == '10,20,30,40,50,60'
     eval steps go on            | steps('eval') == '0,20,40,60'
@@ -190,7 +146,7 @@ fi
 run $RECIPE steps=$((held + 5)) decay_steps=400 warmup_steps=5 ckpt_every=5 log_every=1 eval_every=1000 threads=1 \
     resume=true out="$TMP/i"
 want=$(seq -s, 1 $((held + 5)))
-if [ "$rc" = 0 ] && lua_check "$TMP/i" "
+if [ "$rc" = 0 ] && json_check "$TMP/i/result.json" "$TMP/i/metrics.jsonl" "
     resumed at the checkpoint   | r.resumed_from == $held
     one line per step, once     | steps('train') == '$want' and steps('eval') == '0,$((held + 5))'
 "; then ok "resume after SIGINT: one metrics line per step, none repeated"; else not_ok "resume after SIGINT: exit $rc $(cat "$TMP/check")"; fi
@@ -224,5 +180,4 @@ else
     not_ok "unwritable out=: exit $rc"
 fi
 
-echo "$passed passed, $failed failed"
-[ "$failed" = 0 ]
+finish

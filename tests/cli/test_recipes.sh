@@ -7,48 +7,9 @@
 # cannot converge fails after writing its result.
 #
 # Usage: bash test_recipes.sh /path/to/recx   (ctest passes the built binary)
-RECX=${1:?usage: bash test_recipes.sh /path/to/recx}
-RECX=$(cd "$(dirname "$RECX")" && pwd)/$(basename "$RECX")
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+start_test "$@"
 cd "$ROOT" || exit 1
-
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); echo "ok - $1"; }
-not_ok() {
-    failed=$((failed + 1))
-    echo "FAIL - $1"
-    echo "  --- stdout:"; sed 's/^/  | /' "$TMP/out"
-    echo "  --- stderr:"; sed 's/^/  | /' "$TMP/err"
-}
-run() {
-    timeout 120 "$RECX" "$@" < /dev/null > "$TMP/out" 2> "$TMP/err"
-    rc=$?
-}
-
-# check_json FILE LUA_EXPR_LIST: each line of the list is "description|lua boolean expression"
-# over `r` (the decoded JSON); prints FAIL lines and returns non-zero on any failure.
-check_json() {
-    local file=$1 checks=$2
-    lua5.4 - "$file" > "$TMP/json_check" 2>&1 <<LUA
-local cjson = require "cjson"
-null = cjson.null -- for the checks: JSON null
-local f = assert(io.open(arg[1]))
-local ok, r = pcall(cjson.decode, f:read("a"))
-f:close()
-if not ok then print("FAIL result.json is not JSON: " .. tostring(r)) os.exit(1) end
-local bad = 0
-for line in ([==[$checks]==]):gmatch("[^\n]+") do
-  local what, expr = line:match("^%s*(.-)%s*|%s*(.+)$")
-  local fn = assert(load("local r = ...; return " .. expr))
-  local okc, res = pcall(fn, r)
-  if not (okc and res) then bad = bad + 1; print("FAIL " .. what .. ": " .. expr) end
-end
-os.exit(bad == 0 and 0 or 1)
-LUA
-}
 
 # ---- a short run that converges --------------------------------------------------------------
 run recipes/least_squares.lua steps=60 n=512 out="$TMP/ls"
@@ -60,7 +21,7 @@ if grep -qE '^step +60/60 +loss [0-9.e+-]+ .*steps/s +ETA ' "$TMP/out" &&
 else
     not_ok "progress lines missing"
 fi
-if check_json "$TMP/ls/result.json" "
+if json_check "$TMP/ls/result.json" "
     recipe name            | r.recipe == 'least_squares'
     version                | type(r.recx_version) == 'string' and #r.recx_version > 0
     steps                  | r.steps == 60
@@ -77,13 +38,13 @@ if check_json "$TMP/ls/result.json" "
     history starts at 0    | r.history[1].step == 0 and r.history[1].loss == r.initial_loss
     history ends at steps  | r.history[#r.history].step == 60 and r.history[#r.history].loss == r.final_loss
     history decreases      | (function() for i = 2, #r.history do if r.history[i].loss > r.history[i-1].loss then return false end end return #r.history >= 10 end)()
-"; then ok "result.json fields"; else not_ok "result.json: $(cat "$TMP/json_check")"; fi
+"; then ok "result.json fields"; else not_ok "result.json: $(cat "$TMP/check")"; fi
 
 # the same seed gives the same numbers
 run recipes/least_squares.lua steps=60 n=512 out="$TMP/ls_again"
-if [ "$rc" = 0 ] && check_json "$TMP/ls_again/result.json" "
+if [ "$rc" = 0 ] && json_check "$TMP/ls_again/result.json" "
     same final loss | r.final_loss == $(lua5.4 -e "local c=require'cjson'; local f=io.open('$TMP/ls/result.json'); print(string.format('%.17g', c.decode(f:read('a')).final_loss))")
-"; then ok "a second run with the same seed reproduces the loss"; else not_ok "rerun differs: $(cat "$TMP/json_check")"; fi
+"; then ok "a second run with the same seed reproduces the loss"; else not_ok "rerun differs: $(cat "$TMP/check")"; fi
 
 # ---- failures ----------------------------------------------------------------------------------
 run recipes/least_squares.lua steps=3 out=/proc/recx-no-such/dir
@@ -102,7 +63,7 @@ fi
 
 run recipes/least_squares.lua steps=3 n=256 out="$TMP/short"
 if [ "$rc" = 1 ] && grep -q "did not converge" "$TMP/err" &&
-   check_json "$TMP/short/result.json" "
+   json_check "$TMP/short/result.json" "
     not converged flag | r.converged == false and r.steps == 3
 "; then
     ok "a run that cannot converge writes its result, then fails"
@@ -110,5 +71,4 @@ else
     not_ok "non-converging run: exit $rc"
 fi
 
-echo "$passed passed, $failed failed"
-[ "$failed" = 0 ]
+finish

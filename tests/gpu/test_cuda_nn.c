@@ -42,66 +42,19 @@
  * RECX_GPU_TEST_ONLY=test_norms,test_rope runs only the named test functions;
  * RECX_GPU_TEST_VERBOSE=1 prints each case before it runs.
  */
-#include "check.h"
+#include "gpu_check.h"
 #include "core/core.h"
 #include "autograd/autograd.h"
 #include "cuda/cuda_kernels.h"
 
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const rx_device GPU = {RX_CUDA, 0};
 static bool quick, verbose;
-static const char *only; /* RECX_GPU_TEST_ONLY */
 static rx_generator *gen; /* inputs */
 
 /* ---- small helpers ------------------------------------------------------------------------ */
 
-static char what_buf[512];
-static const char *what(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static const char *what(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(what_buf, sizeof what_buf, fmt, ap);
-    va_end(ap);
-    return what_buf;
-}
-
-#define OKS(expr) ok_(__FILE__, __LINE__, #expr, (expr))
-static bool ok_(const char *file, int line, const char *expr, rx_status s)
-{
-    if (s == RX_OK) return true;
-    check_fail(file, line, "%s -> %s: %s", expr, rx_status_name(s), rx_last_error());
-    return false;
-}
-
-static void rel(int n, ...)
-{
-    va_list ap;
-    va_start(ap, n);
-    for (int i = 0; i < n; i++) rx_tensor_release(va_arg(ap, rx_tensor *));
-    va_end(ap);
-}
-
-static rx_tensor *to_dev(rx_tensor *t, rx_device d)
-{
-    rx_tensor *o = NULL;
-    if (t && rx_to_device(t, d, &o) != RX_OK)
-        check_fail(__FILE__, __LINE__, "to %s: %s", d.type == RX_CPU ? "cpu" : "cuda", rx_last_error());
-    return o;
-}
-
-/* Fills freed CUDA cache blocks of nbytes with 0xFF (twice: both land at the head of their size
- * class's free list, where the next allocations of that class come from). */
-static void poison(int64_t nbytes)
-{
-    rx_tensor *t[2] = {NULL, NULL};
-    for (int i = 0; i < 2; i++)
-        if (rx_empty(1, &nbytes, RX_U8, GPU, &t[i]) == RX_OK) rx_fill_(t[i], 255);
-    rel(2, t[0], t[1]);
-}
 static void poison_like(const rx_tensor *t) { poison(rx_tensor_numel(t) * rx_dtype_size(rx_tensor_dtype(t))); }
 
 /* A fresh CPU tensor: scale * N(0, 1) + shift, rounded to dt. */
@@ -966,22 +919,6 @@ static void test_tiny_transformer(void)
     CHECK(lc[LM_STEPS - 1] < lc[0]); /* it learns */
 }
 
-/* Runs fn unless RECX_GPU_TEST_ONLY (a comma-separated list of test names) leaves it out. */
-static void run_if(const char *name, void (*fn)(void))
-{
-    if (only && *only) {
-        size_t n = strlen(name);
-        const char *p = only;
-        bool found = false;
-        while ((p = strstr(p, name)) != NULL) {
-            if ((p == only || p[-1] == ',') && (p[n] == '\0' || p[n] == ',')) found = true;
-            p += n;
-        }
-        if (!found) return;
-    }
-    check_run(name, fn);
-}
-
 int main(void)
 {
     if (!rx_cuda_available()) {
@@ -992,17 +929,16 @@ int main(void)
     quick = q && *q && strcmp(q, "0") != 0;
     const char *v = getenv("RECX_GPU_TEST_VERBOSE");
     verbose = v && *v && strcmp(v, "0") != 0;
-    only = getenv("RECX_GPU_TEST_ONLY");
     gen = rx_generator_new(20261117);
-    run_if("test_col_sum", test_col_sum);
-    run_if("test_embedding", test_embedding);
-    run_if("test_norms", test_norms);
-    run_if("test_rope", test_rope);
-    run_if("test_attention", test_attention);
-    run_if("test_swiglu_dropout", test_swiglu_dropout);
-    run_if("test_losses", test_losses);
-    run_if("test_optimizers", test_optimizers);
-    run_if("test_tiny_transformer", test_tiny_transformer);
+    RUN_SELECTED(test_col_sum);
+    RUN_SELECTED(test_embedding);
+    RUN_SELECTED(test_norms);
+    RUN_SELECTED(test_rope);
+    RUN_SELECTED(test_attention);
+    RUN_SELECTED(test_swiglu_dropout);
+    RUN_SELECTED(test_losses);
+    RUN_SELECTED(test_optimizers);
+    RUN_SELECTED(test_tiny_transformer);
     rx_generator_free(gen);
     return check_finish();
 }

@@ -49,20 +49,18 @@
  * memory checker would report; RECX_GPU_TEST_ONLY=test_reduce,test_softmax runs only the named
  * test functions.
  */
-#include "check.h"
+#include "gpu_check.h"
 #include "core/core.h"
 #include "cuda/cuda_kernels.h"
 
 #include <cuda_runtime_api.h>
 #include <spawn.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 
 extern char **environ;
 
-static const rx_device GPU = {RX_CUDA, 0};
 static const rx_dtype ALL[] = {RX_F32, RX_F64, RX_F16, RX_BF16, RX_I32, RX_I64, RX_U8, RX_BOOL};
 static const rx_dtype FLOATS[] = {RX_F32, RX_F64, RX_F16, RX_BF16};
 static bool quick;
@@ -111,18 +109,6 @@ static tol tol_normal(rx_dtype dt)
 
 /* ---- small helpers ------------------------------------------------------------------------- */
 
-static char what_buf[512];
-/* A description of the case under test, for failure messages. */
-static const char *what(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static const char *what(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(what_buf, sizeof what_buf, fmt, ap);
-    va_end(ap);
-    return what_buf;
-}
-
 static const char *shape_str(int ndim, const int64_t *shape)
 {
     static char buf[8][128];
@@ -132,33 +118,6 @@ static const char *shape_str(int ndim, const int64_t *shape)
     for (int i = 0; i < ndim; i++) n += snprintf(b + n, 128 - n, i ? ", %lld" : "%lld", (long long)shape[i]);
     snprintf(b + n, 128 - n, ndim == 1 ? ",)" : ")");
     return b;
-}
-
-#define OKS(expr) ok_(__FILE__, __LINE__, #expr, (expr))
-static bool ok_(const char *file, int line, const char *expr, rx_status s)
-{
-    if (s == RX_OK) return true;
-    check_fail(file, line, "%s -> %s: %s", expr, rx_status_name(s), rx_last_error());
-    return false;
-}
-
-static rx_tensor *to_dev(rx_tensor *t, rx_device d)
-{
-    rx_tensor *o = NULL;
-    if (t && rx_to_device(t, d, &o) != RX_OK)
-        check_fail(__FILE__, __LINE__, "to %s: %s", d.type == RX_CPU ? "cpu" : "cuda", rx_last_error());
-    return o;
-}
-
-/* Fills freed CUDA cache blocks of nbytes with 0xFF (twice: both land at the head of the free
- * list of their size class, where the next allocations of that class are served from). */
-static void poison(int64_t nbytes)
-{
-    rx_tensor *t[2] = {NULL, NULL};
-    for (int i = 0; i < 2; i++)
-        if (rx_empty(1, &nbytes, RX_U8, GPU, &t[i]) == RX_OK) rx_fill_(t[i], 255);
-    rx_tensor_release(t[0]);
-    rx_tensor_release(t[1]);
 }
 
 static void poison_for(int ndim, const int64_t *shape, rx_dtype dt) { poison(rx_shape_numel(ndim, shape) * rx_dtype_size(dt)); }
@@ -1476,21 +1435,6 @@ static void test_sticky_error(void)
     int status = 0;
     CHECK(waitpid(pid, &status, 0) == pid);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-}
-
-/* RUN unless RECX_GPU_TEST_ONLY is set and does not name the test. */
-#define RUN_SELECTED(fn)                                    \
-    do {                                                    \
-        if (selected(#fn)) RUN(fn);                         \
-    } while (0)
-static bool selected(const char *name)
-{
-    const char *only = getenv("RECX_GPU_TEST_ONLY");
-    if (!only || !*only) return true;
-    size_t n = strlen(name);
-    for (const char *p = strstr(only, name); p; p = strstr(p + 1, name))
-        if ((p == only || p[-1] == ',') && (p[n] == ',' || p[n] == '\0')) return true;
-    return false;
 }
 
 int main(int argc, char **argv)

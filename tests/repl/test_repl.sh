@@ -8,6 +8,7 @@
 # the preloaded global `recx`, and end of input exiting 0.
 #
 # Usage: bash test_repl.sh /path/to/recx   (ctest passes the built binary)
+source "$(dirname "${BASH_SOURCE[0]}")/../cli/lib.sh"
 RECX=${1:?usage: bash test_repl.sh /path/to/recx}
 TMP=$(mktemp -d)
 OUT=$TMP/out
@@ -22,12 +23,9 @@ cleanup() {
 trap cleanup EXIT
 export HOME=$TMP
 
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); echo "ok - $1"; }
+# not_ok NAME: a failure, with the REPL's output so far
 not_ok() {
-    failed=$((failed + 1))
-    echo "FAIL - $1"
+    fail "$1"
     echo "  --- output so far:"; sed 's/^/  | /' "$OUT"
 }
 
@@ -46,17 +44,6 @@ wait_for() {
 }
 # expect NAME PATTERN [N]: the test passes when PATTERN appears (N times).
 expect() { if wait_for "$2" "${3:-1}"; then ok "$1"; else not_ok "$1: no /$2/"; fi; }
-
-# watchdog PID SECONDS: kills PID with SIGKILL after SECONDS; sets $watchdog. Killing the
-# watchdog (SIGTERM) also ends its sleep, so no process is left holding the test's output.
-watchdog() {
-    (
-        trap 'kill "$s" 2> /dev/null; exit 0' TERM
-        sleep "$2" & s=$!
-        wait "$s" && kill -KILL "$1"
-    ) > /dev/null 2>&1 &
-    watchdog=$!
-}
 
 mkfifo "$TMP/in"
 # No timeout(1) around recx: it would forward SIGINT itself (to the child, then to its group).
@@ -138,5 +125,4 @@ rc=$?
 pid=
 if [ "$rc" -eq 0 ]; then ok "end of input exits 0"; else not_ok "end of input: exit status $rc"; fi
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -7,6 +7,7 @@
 # Skipped (exit 0, with a visible line) when tmux is not installed.
 #
 # Usage: bash test_repl_tty.sh /path/to/recx   (ctest passes the built binary)
+source "$(dirname "${BASH_SOURCE[0]}")/../cli/lib.sh"
 RECX=${1:?usage: bash test_repl_tty.sh /path/to/recx}
 if ! command -v tmux > /dev/null; then
     echo "skipped: tmux not installed"
@@ -23,12 +24,9 @@ cleanup() {
 trap cleanup EXIT
 unset TMUX
 
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); echo "ok - $1"; }
+# not_ok NAME: a failure, with the screen
 not_ok() {
-    failed=$((failed + 1))
-    echo "FAIL - $1"
+    fail "$1"
     echo "  --- screen:"; screen | sed 's/^/  | /'
 }
 
@@ -112,7 +110,6 @@ keys C-d
 expect "Ctrl-D exits with status 0" '^recx-exit=0$'
 
 if grep -qxF 'print(40+2)' "$TMP/.recx_history"; then ok "history is written to ~/.recx_history"; else
-    failed=$((failed + 1)); echo "FAIL - history: ~/.recx_history lacks print(40+2)"; fi
+    fail "history: ~/.recx_history lacks print(40+2)"; fi
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish
