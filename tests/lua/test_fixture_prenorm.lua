@@ -17,60 +17,18 @@ local T = require "harness"
 local recx = require "recx"
 local tensor = recx.tensor
 local F = recx.nn.functional
-
-local PATH = "../fixtures/prenorm_block.safetensors" -- ctest runs this from tests/lua
-
-do
-  local fh = io.open(PATH, "rb")
-  if not fh then
-    print("SKIP test_fixture_prenorm: " .. PATH .. " is missing (write it with "
-      .. "tests/fixtures/make_fixtures.py)")
-    os.exit(0)
-  end
-  fh:close()
-end
+local fixture = require "fixture"
+local check_close, flatten = fixture.check_close, fixture.flatten
 
 recx.num_threads(2)
 
 local V, C, LAYERS, H, G, D, HIDDEN = 64, 32, 2, 4, 2, 8, 48
 local EPS, THETA, IGNORE = 1e-5, 10000.0, -100
 
--- ---- comparison helpers (plain Lua) ----------------------------------------------------------
-
-local function flatten(v, out)
-  out = out or {}
-  if type(v) == "table" then
-    for i = 1, #v do flatten(v[i], out) end
-  else
-    out[#out + 1] = v
-  end
-  return out
-end
-
--- ||a - b||_2 / max(||b||_2, floor), over the flattened values of two tensors of one shape.
-local function rel_l2(a, b, floor)
-  local x, y = flatten(a:tolist()), flatten(b:tolist())
-  assert(#x == #y, "rel_l2: sizes differ")
-  local num, den = 0.0, 0.0
-  for i = 1, #x do
-    num = num + (x[i] - y[i]) ^ 2
-    den = den + y[i] ^ 2
-  end
-  return math.sqrt(num) / math.max(math.sqrt(den), floor or 0)
-end
-
-local function check_close(what, got, want, tol, floor)
-  T.eq(got:shape(), want:shape(), what .. ": shape")
-  local err = rel_l2(got, want, floor)
-  T.ok(err <= tol, string.format("%s: relative L2 error %.3g > %g", what, err, tol))
-  return err
-end
-
 -- ---- the fixture -------------------------------------------------------------------------------
 
-local file <close> = recx.safetensors.open(PATH)
-local fx = {}
-for _, name in ipairs(file:names()) do fx[name] = file:get(name) end
+local fx, file = fixture.load("test_fixture_prenorm", "../fixtures/prenorm_block.safetensors") -- ctest runs from tests/lua
+local _ <close> = file
 
 local B, TT = fx.input_ids:size(1), fx.input_ids:size(2)
 
