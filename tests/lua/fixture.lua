@@ -53,4 +53,40 @@ function M.check_close(what, got, want, tol, floor)
   return err
 end
 
+-- Records that every parameter p[name] (names in order) has a gradient within tol (relative L2,
+-- floor) of the fixture's "grad.<name>"; returns the worst error and its name.
+function M.check_grads(p, names, fx, tol, floor)
+  local worst, worst_name = 0, "-"
+  for _, name in ipairs(names) do
+    local g = p[name]:grad()
+    if T.ok(g ~= nil, "no gradient for " .. name) then
+      local err = M.check_close("grad." .. name, g, fx["grad." .. name], tol, floor)
+      if err > worst then worst, worst_name = err, name end
+    end
+  end
+  return worst, worst_name
+end
+
+-- Runs len(fx.adamw_losses) AdamW steps on the parameters p[name] with opts, loss_fn() giving the
+-- loss of the current parameters, and records that each step's loss is within a relative tol of
+-- the fixture's; returns the worst relative error.
+function M.check_adamw_losses(p, names, fx, opts, loss_fn, tol)
+  local list = {}
+  for i, name in ipairs(names) do list[i] = p[name] end
+  local opt = recx.optim.adamw(list, opts)
+  local want = fx.adamw_losses:tolist()
+  local worst = 0
+  for step = 1, #want do
+    opt:zero_grad()
+    local loss = loss_fn()
+    local got = loss:item()
+    local err = math.abs(got - want[step]) / math.abs(want[step])
+    T.ok(err <= tol, string.format("step %d: loss %.9g, want %.9g (relative error %.3g)", step, got, want[step], err))
+    worst = math.max(worst, err)
+    loss:backward()
+    opt:step()
+  end
+  return worst
+end
+
 return M

@@ -119,34 +119,15 @@ T.case("backward: every weight gradient matches PyTorch", function()
   local p = load_params()
   local loss = loss_of(forward(p, fx.input_ids))
   loss:backward()
-  local worst, worst_name = 0, "-"
-  for _, name in ipairs(WEIGHTS) do
-    local g = p[name]:grad()
-    if T.ok(g ~= nil, "no gradient for " .. name) then
-      local err = check_close("grad." .. name, g, fx["grad." .. name], 1e-4, 1e-3)
-      if err > worst then worst, worst_name = err, name end
-    end
-  end
+  local worst, worst_name = fixture.check_grads(p, WEIGHTS, fx, 1e-4, 1e-3)
   print(string.format("  worst gradient error %.3g (%s)", worst, worst_name))
 end)
 
 T.case("10 AdamW steps: losses match PyTorch", function()
   local p = load_params()
-  local list = {}
-  for i, name in ipairs(WEIGHTS) do list[i] = p[name] end
-  local opt = recx.optim.adamw(list, {lr = 1e-2, betas = {0.9, 0.999}, eps = 1e-8, weight_decay = 0.01})
-  local want = fx.adamw_losses:tolist()
-  local worst = 0
-  for step = 1, #want do
-    opt:zero_grad()
-    local loss = loss_of(forward(p, fx.input_ids))
-    local got = loss:item()
-    local err = math.abs(got - want[step]) / math.abs(want[step])
-    T.ok(err <= 1e-4, string.format("step %d: loss %.9g, want %.9g (relative error %.3g)", step, got, want[step], err))
-    worst = math.max(worst, err)
-    loss:backward()
-    opt:step()
-  end
+  local worst = fixture.check_adamw_losses(p, WEIGHTS, fx,
+    {lr = 1e-2, betas = {0.9, 0.999}, eps = 1e-8, weight_decay = 0.01},
+    function() return loss_of(forward(p, fx.input_ids)) end, 1e-4)
   print(string.format("  worst AdamW loss error %.3g", worst))
 end)
 

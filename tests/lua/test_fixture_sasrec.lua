@@ -161,14 +161,7 @@ T.case("backward: every weight gradient matches PyTorch", function()
   local p = load_params()
   local _, scores = forward(p, fx.item_seq)
   loss_of(scores):backward()
-  local worst, worst_name = 0, "-"
-  for _, name in ipairs(WEIGHTS) do
-    local g = p[name]:grad()
-    if T.ok(g ~= nil, "no gradient for " .. name) then
-      local err = check_close("grad." .. name, g, fx["grad." .. name], 1e-4, 1e-3)
-      if err > worst then worst, worst_name = err, name end
-    end
-  end
+  local worst, worst_name = fixture.check_grads(p, WEIGHTS, fx, 1e-4, 1e-3)
   -- the last position-table row is never looked up: exactly zero
   local last = flatten(p["position_embedding.weight"]:grad():select(1, L + 1):tolist())
   local nonzero = 0
@@ -179,22 +172,12 @@ end)
 
 T.case("10 AdamW steps: losses match PyTorch", function()
   local p = load_params()
-  local list = {}
-  for i, name in ipairs(WEIGHTS) do list[i] = p[name] end
-  local opt = recx.optim.adamw(list, {lr = 1e-3, betas = {0.9, 0.999}, eps = 1e-8, weight_decay = 0})
-  local want = fx.adamw_losses:tolist()
-  local worst = 0
-  for step = 1, #want do
-    opt:zero_grad()
-    local _, scores = forward(p, fx.item_seq)
-    local loss = loss_of(scores)
-    local got = loss:item()
-    local err = math.abs(got - want[step]) / math.abs(want[step])
-    T.ok(err <= 1e-4, string.format("step %d: loss %.9g, want %.9g (relative error %.3g)", step, got, want[step], err))
-    worst = math.max(worst, err)
-    loss:backward()
-    opt:step()
-  end
+  local worst = fixture.check_adamw_losses(p, WEIGHTS, fx,
+    {lr = 1e-3, betas = {0.9, 0.999}, eps = 1e-8, weight_decay = 0},
+    function()
+      local _, scores = forward(p, fx.item_seq)
+      return loss_of(scores)
+    end, 1e-4)
   print(string.format("  worst AdamW loss error %.3g", worst))
 end)
 
