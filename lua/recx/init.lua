@@ -18,6 +18,7 @@ local recx = {
   grad_enabled = core.grad_enabled,
   set_grad_enabled = core.set_grad_enabled,
   safetensors = core.safetensors, -- open / save / load of .safetensors files
+  gguf = core.gguf,               -- open / save of GGUF files (docs/formats.md)
   clock = core.clock,             -- clock() -> monotonic seconds (for timing)
 }
 

@@ -374,6 +374,14 @@ const char *rx_safetensors_metadata_key(const rx_safetensors *f, int64_t i);
 rx_status rx_safetensors_save(const char *path, int n, const char *const *names, rx_tensor *const *tensors,
                               int n_meta, const char *const *meta_keys, const char *const *meta_values);
 
+/* ---- gguf (runtime/io/gguf.c) ---------------------------------------------------------------- */
+
+/* ---- text: BPE tokenizer (runtime/text/) ------------------------------------------------------ */
+
+/* ---- net: http download, sha256, zip (runtime/net/, runtime/io/zip.c) ------------------------- */
+
+/* ---- data: recsys readers (runtime/data/) ----------------------------------------------------- */
+
 #ifdef __cplusplus
 }
 #endif

@@ -12,5 +12,9 @@ int luaopen_recx_core(lua_State *L)
     rxl_open_optim(L);
     rxl_open_safetensors(L);
     rxl_open_nn(L);
+    rxl_open_gguf(L);
+    rxl_open_text(L);
+    rxl_open_net(L);
+    rxl_open_data(L);
     return 1;
 }

@@ -84,6 +84,10 @@ void rxl_open_autograd(lua_State *L); /* autograd.c: gradient methods of tensors
 void rxl_open_optim(lua_State *L);    /* optim.c: recx.core.optim, clock */
 void rxl_open_safetensors(lua_State *L); /* safetensors.c: recx.core.safetensors */
 void rxl_open_nn(lua_State *L);       /* nn.c: recx.core.nn (recx.nn.functional) */
+void rxl_open_gguf(lua_State *L);      /* gguf.c: core.gguf */
+void rxl_open_text(lua_State *L);      /* text.c: core.text (BPE tokenizer) */
+void rxl_open_net(lua_State *L);       /* net.c: core.net (http download, sha256, zip) */
+void rxl_open_data(lua_State *L);      /* data.c: core.data (fast readers for recsys data) */
 
 /* Function lists of the tensor binding files, assembled by rxl_open_tensor: `methods` are
  * reachable as t:NAME(...) and recx.tensor.NAME(t, ...); `functions` only as recx.tensor.NAME. */
