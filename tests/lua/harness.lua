@@ -78,6 +78,20 @@ function T.near(got, want, tol, message)
   return r
 end
 
+-- Skips the whole test file: prints "SKIP <file>: <reason>" and exits 77, which ctest reports as
+-- skipped (SKIP_RETURN_CODE). Call before any case when a needed input (a model, the shared
+-- data) is absent.
+function T.skip(reason)
+  local info = debug.getinfo(2, "S")
+  print(string.format("SKIP %s: %s", info and info.short_src or "?", reason))
+  os.exit(77)
+end
+
+-- The folder of downloaded models: $RECX_MODELS, else <repository>/models.
+function T.models_dir()
+  return os.getenv("RECX_MODELS") or "../../models"
+end
+
 -- fn(...) must raise an error whose message contains `needle` (plain text).
 function T.raises(needle, fn, ...)
   local ok, err = pcall(fn, ...)
