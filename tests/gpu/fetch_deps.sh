@@ -2,8 +2,8 @@
 # fetch_deps.sh — run on the development machine (Debian 12): downloads the Debian packages that
 # the GPU machine's image lacks into build-gpu-deps/debs/, for tests/gpu/run.sh to unpack there.
 #
-# The GPU image (Ubuntu 24.04 with CUDA, PyTorch, CMake, OpenBLAS) has no Lua 5.4, readline or
-# cJSON headers, and no lua-cjson, luajit or tmux, and it cannot reach a package registry. These
+# The GPU image (Ubuntu 24.04 with CUDA, PyTorch, CMake, OpenBLAS) has no Lua 5.4, readline,
+# cJSON, PCRE2 or zlib headers (libcurl is optional: recx builds without its network functions), and no lua-cjson, luajit or tmux, and it cannot reach a package registry. These
 # Debian 12 packages (built for glibc 2.36, so they run on Ubuntu's newer glibc) are unpacked by
 # run.sh into build-gpu-deps/root/ (never into /) and used through PKG_CONFIG_PATH, PATH,
 # LD_LIBRARY_PATH and LUA_CPATH. build-gpu-deps/ matches the /build*/ ignore rule; about 3 MB.
@@ -18,6 +18,7 @@ PACKAGES=(
     libcjson-dev libcjson1
     luajit libluajit-5.1-2 libluajit-5.1-common
     tmux libevent-core-2.1-7 libutempter0
+    libpcre2-dev libpcre2-8-0 libpcre2-16-0 libpcre2-32-0 libpcre2-posix3 zlib1g-dev
 )
 mkdir -p "$DEST"
 cd "$DEST"

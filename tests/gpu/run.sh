@@ -32,15 +32,15 @@ stage() { echo; echo "== $1 ($(($(date +%s) - T0)) s)"; }
 
 # ---- dependencies ---------------------------------------------------------------------------
 setup_deps() {
-    if pkg-config --exists lua5.4 readline libcjson 2>/dev/null; then
+    if pkg-config --exists lua5.4 readline libcjson libpcre2-8 zlib 2>/dev/null; then
         note "dependencies" "system packages"
         return 0
     fi
     local debs="$ROOT/build-gpu-deps/debs" root="$ROOT/build-gpu-deps/root"
     if ! ls "$debs"/*.deb >/dev/null 2>&1; then
-        echo "run.sh: pkg-config finds no lua5.4/readline/libcjson and $debs holds no packages:"
+        echo "run.sh: pkg-config finds no lua5.4/readline/libcjson/libpcre2-8/zlib and $debs holds no packages:"
         echo "        run 'bash tests/gpu/fetch_deps.sh' on the development machine and carry build-gpu-deps"
-        note "dependencies" "MISSING (lua5.4, readline, libcjson)"
+        note "dependencies" "MISSING (lua5.4, readline, libcjson, libpcre2-8, zlib)"
         return 1
     fi
     rm -rf "$root"
