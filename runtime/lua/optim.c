@@ -125,6 +125,35 @@ static int optim_adamw_step(lua_State *L)
     return 0;
 }
 
+/* adamw_step_master(params, masters, grads, exp_avgs, exp_avg_sqs, {same options as adamw_step}):
+ * the update runs on the f32 master copies and each low-precision parameter receives its master
+ * rounded to its dtype (rx_adamw_step_master). */
+static int optim_adamw_step_master(lua_State *L)
+{
+    static const char *const keys[] = {"lr", "beta1", "beta2", "eps", "weight_decay", "step", NULL};
+    int n;
+    rx_tensor **params = check_list(L, 1, "params", -1, 0, &n);
+    rx_tensor **masters = check_list(L, 2, "masters", n, 0, NULL);
+    rx_tensor **grads = check_list(L, 3, "grads", n, 0, NULL);
+    rx_tensor **m = check_list(L, 4, "exp_avgs", n, 0, NULL);
+    rx_tensor **v = check_list(L, 5, "exp_avg_sqs", n, 0, NULL);
+    check_keys(L, 6, keys, "lr, beta1, beta2, eps, weight_decay, step");
+    rx_adamw_opts o;
+    o.lr = opt_number(L, 6, "lr", NAN);
+    o.beta1 = opt_number(L, 6, "beta1", 0.9);
+    o.beta2 = opt_number(L, 6, "beta2", 0.999);
+    o.eps = opt_number(L, 6, "eps", 1e-8);
+    o.weight_decay = opt_number(L, 6, "weight_decay", 0.0);
+    lua_getfield(L, 6, "step");
+    int ok = 0;
+    o.step = (int64_t)lua_tointegerx(L, -1, &ok);
+    if (!ok) return rxl_arg_error(L, 6, "step: expected an integer step number (1-based), got %s", luaL_typename(L, -1));
+    lua_pop(L, 1);
+    if (isnan(o.lr)) return rxl_arg_error(L, 6, "lr: expected a number, got nil");
+    rxl_check_status(L, rx_adamw_step_master(n, params, masters, grads, m, v, &o));
+    return 0;
+}
+
 /* sgd_step(params, grads, momentum_bufs, {lr=, momentum=0, dampening=0, weight_decay=0,
  * nesterov=false, first_step=false}); momentum_bufs entries may be nil/false when momentum is 0 */
 static int optim_sgd_step(lua_State *L)
@@ -182,6 +211,7 @@ static int optim_clock(lua_State *L)
 
 static const luaL_Reg optim_functions[] = {
     {"adamw_step", optim_adamw_step},
+    {"adamw_step_master", optim_adamw_step_master},
     {"sgd_step", optim_sgd_step},
     {"global_norm", optim_global_norm},
     {"scale_", optim_scale_},
