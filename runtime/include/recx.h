@@ -381,6 +381,75 @@ rx_status rx_safetensors_save(const char *path, int n, const char *const *names,
 /* ---- net: http download, sha256, zip (runtime/net/, runtime/io/zip.c) ------------------------- */
 
 /* ---- data: recsys readers (runtime/data/) ----------------------------------------------------- */
+/* Line reader (runtime/data/lines.c): gzip files through zlib, plain files read as they are.
+ * Lines may be of any length (the buffer grows to the longest line); "\n" ends a line and one
+ * trailing "\r" is removed; a last line without "\n" is still a line. A truncated or corrupted
+ * gzip stream is an RX_ERR_FORMAT error naming the file and the last good line. */
+typedef struct rx_lines rx_lines;
+rx_status rx_lines_open(const char *path, rx_lines **out);
+/* The next line: *line points into the reader's buffer (valid until the next call; not
+ * NUL-terminated), *len its length. At the end *line is NULL and *len 0. */
+rx_status rx_lines_next(rx_lines *r, const char **line, int64_t *len);
+int64_t rx_lines_lineno(const rx_lines *r); /* number of the line last returned (1-based) */
+int64_t rx_lines_offset(const rx_lines *r); /* bytes of the file consumed so far (compressed) */
+int64_t rx_lines_size(const rx_lines *r);   /* size of the file on disk */
+const char *rx_lines_path(const rx_lines *r);
+void rx_lines_close(rx_lines *r); /* NULL is fine */
+
+/* Value parser (runtime/data/parse.c) for one line of JSON or of a Python literal (the 2014
+ * Amazon files: {'a': 'It\'s', "b": [True, None, 1.5, 2L], 'c': {...}}: single or double
+ * quotes, u/b prefixes, Python escapes, True/False/None, tuples read as lists). A parse fills a
+ * reusable document: nodes in pre-order; a list's `count` elements follow it, a dict's `count`
+ * key/value pairs follow it as key node (RX_JSTR) then value subtree; `span` is the number of
+ * nodes in a subtree, itself included. Strings are decoded to UTF-8 bytes: JSON \u escapes
+ * (surrogate pairs joined; a lone surrogate becomes U+FFFD); Python \x escapes are bytes in
+ * plain strings (Python 2's str repr) and code points in u'' strings; unknown Python escapes stay
+ * as written. Errors (RX_ERR_FORMAT) read "expected ':' after key at column 17, got ','",
+ * columns counted in bytes from 1. */
+typedef enum rx_syntax { RX_SYNTAX_JSON = 0, RX_SYNTAX_PYTHON = 1, RX_SYNTAX_AUTO = 2 } rx_syntax;
+typedef enum rx_jtype {
+    RX_JNULL = 0, RX_JFALSE = 1, RX_JTRUE = 2, RX_JINT = 3, RX_JNUM = 4, RX_JSTR = 5, RX_JLIST = 6,
+    RX_JDICT = 7
+} rx_jtype;
+typedef struct rx_jnode {
+    rx_jtype type;
+    int64_t count; /* list: elements; dict: key/value pairs */
+    int64_t span;  /* nodes in this subtree, itself included */
+    int64_t ival;  /* RX_JINT */
+    double num;    /* RX_JNUM */
+    int64_t str;   /* RX_JSTR: offset into rx_jdoc_strings */
+    int64_t len;   /* RX_JSTR: length in bytes */
+} rx_jnode;
+typedef struct rx_jdoc rx_jdoc;
+rx_status rx_jdoc_new(rx_jdoc **out);
+void rx_jdoc_free(rx_jdoc *d); /* NULL is fine */
+/* Parses text[0..len) as one value; RX_SYNTAX_AUTO reads Python when the first key or string
+ * is single-quoted (or a literal is True/False/None), JSON otherwise. Nodes and strings stay
+ * valid until the next parse. */
+rx_status rx_jdoc_parse(rx_jdoc *d, const char *text, int64_t len, rx_syntax syntax);
+int64_t rx_jdoc_count(const rx_jdoc *d);
+const rx_jnode *rx_jdoc_nodes(const rx_jdoc *d);
+const char *rx_jdoc_strings(const rx_jdoc *d);
+
+/* Record reader (runtime/data/records.c): a file of one object per line (JSON lines or Python
+ * dict literals, gzipped or not). Empty lines (only spaces) are counted and skipped. A malformed
+ * line fails with "<path>:<line>: <parser message>" (RX_ERR_FORMAT), or, when lenient, is
+ * counted, its message kept when it is the first, and skipped. */
+typedef struct rx_records rx_records;
+typedef struct rx_records_stats {
+    int64_t lines;   /* lines read */
+    int64_t records; /* objects returned */
+    int64_t empty;   /* empty lines skipped */
+    int64_t skipped; /* malformed lines skipped (lenient) */
+} rx_records_stats;
+rx_status rx_records_open(const char *path, rx_syntax syntax, int lenient, rx_records **out);
+/* The next object: *doc (borrowed, valid until the next call) has a RX_JDICT root; NULL at the
+ * end. */
+rx_status rx_records_next(rx_records *r, const rx_jdoc **doc);
+void rx_records_get_stats(const rx_records *r, rx_records_stats *out);
+const char *rx_records_first_skip(const rx_records *r); /* NULL when nothing was skipped */
+const rx_lines *rx_records_lines(const rx_records *r);   /* for progress: offset and size */
+void rx_records_close(rx_records *r); /* NULL is fine */
 
 #ifdef __cplusplus
 }
