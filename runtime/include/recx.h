@@ -375,6 +375,101 @@ rx_status rx_safetensors_save(const char *path, int n, const char *const *names,
                               int n_meta, const char *const *meta_keys, const char *const *meta_values);
 
 /* ---- gguf (runtime/io/gguf.c) ---------------------------------------------------------------- */
+/* GGUF files (llama.cpp's model format), versions 2 and 3, little-endian; docs/formats.md "GGUF".
+ * rx_gguf_open maps the file and validates EVERYTHING before returning (counts against the file
+ * size, string lengths, value and tensor types, dims, byte sizes from the type's block size,
+ * aligned offsets inside the file, no overlaps, no duplicate keys or names). Errors name the
+ * file and the key or tensor: "gguf: m.gguf: tensor 'blk.3.attn_q.weight': data [1000, 5000)
+ * beyond end of file (size 4096)". Metadata strings point into the mapping and are NOT
+ * NUL-terminated (use the returned length); keys and tensor names are NUL-terminated copies.
+ * Everything borrowed from a file stays valid until rx_gguf_close. */
+typedef struct rx_gguf rx_gguf;               /* an open, validated, memory-mapped file */
+typedef struct rx_gguf_value rx_gguf_value;   /* one metadata value (borrowed from its file) */
+typedef struct rx_gguf_writer rx_gguf_writer; /* a GGUF file being assembled */
+
+typedef enum rx_gguf_type {
+    RX_GGUF_U8 = 0, RX_GGUF_I8 = 1, RX_GGUF_U16 = 2, RX_GGUF_I16 = 3, RX_GGUF_U32 = 4,
+    RX_GGUF_I32 = 5, RX_GGUF_F32 = 6, RX_GGUF_BOOL = 7, RX_GGUF_STR = 8, RX_GGUF_ARR = 9,
+    RX_GGUF_U64 = 10, RX_GGUF_I64 = 11, RX_GGUF_F64 = 12
+} rx_gguf_type;
+const char *rx_gguf_type_name(rx_gguf_type type); /* "u8" ... "f64", "str", "arr"; NULL if unknown */
+/* ggml tensor types by their GGUF id (F32 0, F16 1, Q4_0 2, ..., BF16 30): llama.cpp's names. */
+const char *rx_ggml_type_name(int ggml_type);    /* "Q4_K"; NULL when unknown */
+int rx_ggml_type_from_name(const char *name);    /* -1 when unknown */
+/* Decodes n elements (a multiple of the type's block size) of ggml_type into f32, in parallel.
+ * Types: F32 F16 BF16 F64 I8 I16 I32 I64 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q2_K Q3_K Q4_K Q5_K Q6_K Q8_K. */
+rx_status rx_ggml_dequantize(int ggml_type, const void *src, int64_t n, float *dst);
+
+rx_status rx_gguf_open(const char *path, rx_gguf **out);
+void rx_gguf_close(rx_gguf *g); /* NULL is fine; loaded tensors stay valid */
+int rx_gguf_version(const rx_gguf *g);
+int64_t rx_gguf_alignment(const rx_gguf *g);   /* general.alignment, default 32 */
+int64_t rx_gguf_data_offset(const rx_gguf *g); /* file offset of the tensor data section */
+
+/* Metadata, in file order. */
+int64_t rx_gguf_kv_count(const rx_gguf *g);
+const char *rx_gguf_kv_key(const rx_gguf *g, int64_t i);            /* NULL when out of range */
+const rx_gguf_value *rx_gguf_kv_value(const rx_gguf *g, int64_t i); /* NULL when out of range */
+const rx_gguf_value *rx_gguf_find(const rx_gguf *g, const char *key); /* NULL when absent */
+rx_gguf_type rx_gguf_value_type(const rx_gguf_value *v);
+rx_gguf_type rx_gguf_value_elem_type(const rx_gguf_value *v); /* arrays: the elements' type */
+int64_t rx_gguf_value_len(const rx_gguf_value *v);            /* arrays: element count; else 1 */
+/* Element j of an array value, or the value itself (j = 0) for a scalar. _int reads every integer
+ * type (a u64 above INT64_MAX is an error); _float every numeric type; _bool bool only; _string
+ * str only (borrowed, *len bytes, not NUL-terminated); _array the j-th array of an array of
+ * arrays. Type mismatches are RX_ERR_DTYPE naming the key and both types. */
+rx_status rx_gguf_value_int(const rx_gguf_value *v, int64_t j, int64_t *out);
+rx_status rx_gguf_value_float(const rx_gguf_value *v, int64_t j, double *out);
+rx_status rx_gguf_value_bool(const rx_gguf_value *v, int64_t j, int *out);
+rx_status rx_gguf_value_string(const rx_gguf_value *v, int64_t j, const char **out, int64_t *len);
+rx_status rx_gguf_value_array(const rx_gguf_value *v, int64_t j, const rx_gguf_value **out);
+/* The scalar value of `key` (RX_ERR_ARG when absent), as the value getters with j = 0. */
+rx_status rx_gguf_get_int(const rx_gguf *g, const char *key, int64_t *out);
+rx_status rx_gguf_get_float(const rx_gguf *g, const char *key, double *out);
+rx_status rx_gguf_get_bool(const rx_gguf *g, const char *key, int *out);
+rx_status rx_gguf_get_string(const rx_gguf *g, const char *key, const char **out, int64_t *len);
+
+/* Tensors, in file order. */
+typedef struct rx_gguf_tensor_info {
+    const char *name;      /* borrowed from the file handle */
+    int ggml_type;
+    const char *type_name; /* "Q4_1" */
+    int ndim;              /* 0..4 */
+    int64_t shape[4];      /* PyTorch order: GGUF's ne reversed (ne [576, 49152] -> (49152, 576)) */
+    int64_t offset;        /* absolute file offset of the data */
+    int64_t nbytes;
+} rx_gguf_tensor_info;
+int64_t rx_gguf_tensor_count(const rx_gguf *g);
+int64_t rx_gguf_tensor_find(const rx_gguf *g, const char *name); /* -1 when absent */
+rx_status rx_gguf_tensor_info_at(const rx_gguf *g, int64_t i, rx_gguf_tensor_info *out);
+const void *rx_gguf_tensor_data(const rx_gguf *g, int64_t i); /* raw bytes in the mapping */
+/* Tensor `name` as a new tensor of `dtype` on `device` in PyTorch order. F32/F16/BF16/F64/I32/I64
+ * data asked in its own dtype on the CPU is a zero-copy view of the mapping (it keeps the mapping
+ * alive; private pages, so in-place writes never reach the file); quantised types are dequantised
+ * to f32 (bit-identical to ggml) and then converted as rx_to_dtype does. */
+rx_status rx_gguf_load(rx_gguf *g, const char *name, rx_dtype dtype, rx_device device, rx_tensor **out);
+
+/* Writing GGUF v3 (alignment 32): add metadata and tensors in order, then write. Keys and tensor
+ * names must be unique, non-empty and free of NUL bytes. */
+rx_status rx_gguf_writer_new(rx_gguf_writer **out);
+void rx_gguf_writer_free(rx_gguf_writer *w); /* NULL is fine; releases the tensors it holds */
+/* type: U8..I64 or BOOL (0/1); the value must fit the type. */
+rx_status rx_gguf_writer_add_int(rx_gguf_writer *w, const char *key, rx_gguf_type type, int64_t value);
+rx_status rx_gguf_writer_add_float(rx_gguf_writer *w, const char *key, rx_gguf_type type, double value); /* F32/F64 */
+rx_status rx_gguf_writer_add_string(rx_gguf_writer *w, const char *key, const char *s, int64_t len); /* len < 0: strlen */
+rx_status rx_gguf_writer_add_int_array(rx_gguf_writer *w, const char *key, rx_gguf_type elem_type, int64_t n,
+                                       const int64_t *values);
+rx_status rx_gguf_writer_add_float_array(rx_gguf_writer *w, const char *key, rx_gguf_type elem_type, int64_t n,
+                                         const double *values);
+/* lens may be NULL (strlen of each). */
+rx_status rx_gguf_writer_add_string_array(rx_gguf_writer *w, const char *key, int64_t n, const char *const *s,
+                                          const int64_t *lens);
+/* Retains t (any device, any float or integer dtype, 0..4 dims, no empty dim) until written or freed;
+ * ggml_type: F32 (0), F16 (1) or BF16 (30): values are converted when written. */
+rx_status rx_gguf_writer_add_tensor(rx_gguf_writer *w, const char *name, rx_tensor *t, int ggml_type);
+/* Writes atomically: a temporary file in the same folder, fsync, rename over `path`, fsync of the
+ * folder. The writer may be written again or freed afterwards. */
+rx_status rx_gguf_writer_write(rx_gguf_writer *w, const char *path);
 
 /* ---- text: BPE tokenizer (runtime/text/) ------------------------------------------------------ */
 
