@@ -12,7 +12,7 @@ local recx = {
   mem = core.mem,                 -- mem([device]) -> {live_bytes=, peak_bytes=, live_tensors=, ...}
   mem_reset_peak = core.mem_reset_peak,
   num_threads = core.num_threads, -- num_threads([n]) -> CPU threads used by kernels and BLAS
-  cuda = core.cuda,               -- {is_available = fn, device_count = fn}
+  cuda = core.cuda,               -- {is_available, device_count, synchronize, empty_cache}
   config = require("recx.config").config,
   no_grad = core.no_grad,         -- no_grad(fn, ...) -> fn(...) with grad mode off
   grad_enabled = core.grad_enabled,
@@ -28,6 +28,11 @@ local lazy = {
   optim = "recx.optim",           -- adamw, sgd, schedules, accumulate, clip_grad_norm
   checkpoint = "recx.checkpoint", -- save / load / resume of a training run (one safetensors file)
   progress = "recx.progress",     -- progress bars and JSON-lines logs
+  tokenizer = "recx.text.tokenizer", -- BPE / SentencePiece tokenizers: load(tokenizer.json | folder | .gguf | .bin)
+  llama = "recx.llm.llama",       -- Llama-family LLMs: new(config), load(HF folder | .gguf | llama2.c .bin)
+  generate = "recx.llm.generate", -- decoding with a KV cache: greedy, sampling, beam search
+  lora = "recx.nn.lora",          -- LoRA adapters: apply, merge, save, load
+  hub = "recx.hub",               -- pull(name): models from the HF hub or the PyPI fallback
 }
 
 return setmetatable(recx, {

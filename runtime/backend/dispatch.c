@@ -26,4 +26,5 @@ const rx_backend *rx_backend_of(const rx_tensor *t) { return rx_backend_for(t->s
 #ifndef RECX_WITH_CUDA
 int rx_cuda_available(void) { return 0; }
 int rx_cuda_device_count(void) { return 0; }
+rx_status rx_cuda_synchronize(void) { return RX_OK; }
 #endif

@@ -1,7 +1,8 @@
 /* main.c — the recx executable: argument handling and exit codes.
  *
- * Owns: the command line `recx [options] [script [key=value ...]]`, the usage, help and
- * version texts, building the Lua state (standard libraries, "recx.core" preloaded,
+ * Owns: the command line `recx [options] [script [key=value ...]]` and the subcommand
+ * `recx pull ...` (handed to the Lua module recx.cli_pull, which returns the exit code), the
+ * usage, help and version texts, building the Lua state (standard libraries, "recx.core" preloaded,
  * package.path pointing at recx's lua/), the global `arg`, handing the script's arguments to
  * recx.config (cli_args) and running, in order, the -e chunks, the script and the REPL.
  *
@@ -34,6 +35,7 @@ typedef struct cli_opts {
     int interactive; /* -i */
     int version;
     int help;
+    int pull;      /* argv[1] is "pull": run recx.cli_pull.main with argv[2..] */
     int exit_code; /* set by run_main */
 } cli_opts;
 
@@ -61,6 +63,7 @@ static void print_help(void)
     char dir[4096];
     if (!rx_cli_lua_dir(dir, sizeof dir)) snprintf(dir, sizeof dir, "(not found)");
     printf("usage: recx [options] [script [key=value ...]]\n"
+           "       recx pull NAME [--dir DIR]   download a model (recx pull --help)\n"
            "\n"
            "Runs a recipe (a Lua script) with key=value overrides of its recx.config defaults,\n"
            "Lua code given with -e, or an interactive REPL when neither is given.\n"
@@ -163,6 +166,24 @@ static int set_cli_args(lua_State *L)
     return 0;
 }
 
+/* `recx pull ...`: o->exit_code = require("recx.cli_pull").main({argv[2..]}). */
+static int run_pull(lua_State *L)
+{
+    cli_opts *o = lua_touserdata(L, 1);
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "recx.cli_pull");
+    lua_call(L, 1, 1);
+    lua_getfield(L, -1, "main");
+    lua_createtable(L, o->argc - 2, 0);
+    for (int i = 2; i < o->argc; i++) {
+        lua_pushstring(L, o->argv[i]);
+        lua_rawseti(L, -2, i - 1);
+    }
+    lua_call(L, 1, 1);
+    o->exit_code = (int)luaL_optinteger(L, -1, EXIT_LUA_ERROR);
+    return 0;
+}
+
 /* Compiles and runs one -e chunk. */
 static int run_code(lua_State *L, const char *code)
 {
@@ -211,6 +232,15 @@ static int run_main(lua_State *L)
     create_arg_table(L, o);
 
     o->exit_code = EXIT_LUA_ERROR;
+    if (o->pull) {
+        lua_pushcfunction(L, run_pull);
+        lua_pushlightuserdata(L, o);
+        if (rx_cli_pcall(L, 1, 0) != LUA_OK) {
+            o->exit_code = EXIT_LUA_ERROR;
+            rx_cli_report(L);
+        }
+        return 0;
+    }
     if (o->script && o->script + 1 < o->argc) {
         lua_pushcfunction(L, set_cli_args);
         lua_pushlightuserdata(L, o);
@@ -243,7 +273,8 @@ int main(int argc, char **argv)
     o.argc = argc;
     o.argv = argv;
     char msg[512];
-    if (!parse_args(&o, msg, sizeof msg)) {
+    o.pull = argc >= 2 && strcmp(argv[1], "pull") == 0;
+    if (!o.pull && !parse_args(&o, msg, sizeof msg)) {
         fprintf(stderr, "recx: %s\n", msg);
         print_usage_hint();
         return EXIT_USAGE;

@@ -21,6 +21,15 @@ int rx_cuda_device_count(void)
 
 int rx_cuda_available(void) { return rx_cuda_device_count() > 0; }
 
+rx_status rx_cuda_synchronize(void)
+{
+    if (rx_cuda_device_count() == 0) return RX_OK;
+    cudaError_t e = cudaDeviceSynchronize();
+    if (e != cudaSuccess)
+        return rx_fail(RX_ERR_DEVICE, "cuda.synchronize: %s (%s)", cudaGetErrorString(e), cudaGetErrorName(e));
+    return RX_OK;
+}
+
 const rx_backend *rx_cuda_backend_get(int device_index)
 {
     static int known_count = -1; /* the device count once read successfully */

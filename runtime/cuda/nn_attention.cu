@@ -22,7 +22,10 @@
  *             grouped heads each query head writes f32 partials, added over the group in
  *             increasing h by a small kernel), and dQ per block of 64 queries looping over key
  *             tiles (S, P, dP = dO V^T, dQ += dS K), recomputing the probabilities from the
- *             saved log-sum-exp.
+ *             saved log-sum-exp. Tiles whose pairs are all visible, with no mask and no
+ *             dropout, take a loop without per-element checks; dK/dV walks its query tile in
+ *             32-row halves (same products, same order) so that with D 64 three blocks fit an
+ *             SM (168 registers).
  * Generic path (any head dim, f32, f64, and f16/bf16 operands the tensor-core path does not take):
  * one warp per query row (forward, dQ) or per key row (dK/dV), lanes over the head dim, each dot
  * product a fixed butterfly over the warp, accumulators in shared memory; arithmetic in f32 (f64
@@ -235,10 +238,11 @@ __device__ __forceinline__ int key_tiles(const attn_args &a, int64_t m0, int row
     return (int)((end + bn - 1) / bn);
 }
 
-/* True when a key tile needs no per-element visibility or mask work for query rows [m0, m0 + 64). */
-__device__ __forceinline__ bool tile_is_full(const attn_args &a, int64_t m0, int64_t n0, int bn)
+/* True when a key tile [n0, n0 + bn) needs no per-element visibility or mask work for the query
+ * rows [m0, m0 + rows). */
+__device__ __forceinline__ bool tile_is_full(const attn_args &a, int64_t m0, int rows, int64_t n0, int bn)
 {
-    if (a.kp || a.mask || n0 + bn > a.S || m0 + 64 > a.T) return false;
+    if (a.kp || a.mask || n0 + bn > a.S || m0 + rows > a.T) return false;
     return !a.causal || n0 + bn - 1 <= m0 + a.S - a.T;
 }
 
@@ -283,7 +287,7 @@ __global__ void __launch_bounds__(ATTN_THREADS) attn_fwd_mma(attn_args a, T *out
         zero(s);
         mma_rows<T, D, NT>(s, sQ, warp * 16, sK + st * TILE, 0, lane);
         int64_t n0 = (int64_t)kt * BN;
-        bool full = tile_is_full(a, m0, n0, BN);
+        bool full = tile_is_full(a, m0, BM, n0, BN);
         float mx[2] = {-INFINITY, -INFINITY};
 #pragma unroll
         for (int j = 0; j < NT; j++)
@@ -357,11 +361,12 @@ __global__ void __launch_bounds__(ATTN_THREADS) attn_fwd_mma(attn_args a, T *out
  * one query head, else as f32 partials pk, pv (B, H, S, D) that group_sum_kernel adds over each
  * group in increasing h. */
 template <typename T, int D, int BMQ>
-__global__ void __launch_bounds__(ATTN_THREADS)
+__global__ void __launch_bounds__(ATTN_THREADS, D == 64 ? 3 : 1)
     attn_bwd_dkdv_mma(attn_args a, const T *gout, int64_t gs0, int64_t gs1, int64_t gs2, const float *lse,
                       const float *delta, T *dk, T *dv, float *pk, float *pv)
 {
-    constexpr int BN = 64, NTQ = BMQ / 8;
+    constexpr int BN = 64, QS = 32, NTQ = QS / 8;
+    static_assert(BMQ % QS == 0, "a query tile is a whole number of sub-blocks");
     extern __shared__ __align__(128) unsigned char smem[];
     /* K, V, then two stages of Q and two of dO (stage st of Q at sQ + st * TILE) */
     constexpr uint32_t TILE = BMQ * D * 2;
@@ -402,30 +407,51 @@ __global__ void __launch_bounds__(ATTN_THREADS)
         cp_async_wait<1>();
         __syncthreads();
         int64_t m0 = (q0 + it) * BMQ;
-        float sp[NTQ][4], dp[NTQ][4];
-        zero(sp);
-        zero(dp);
-        mma_rows<T, D, NTQ>(sp, sK, warp * 16, sQ + st * TILE, 0, lane); /* S^T = K Q^T */
-        mma_rows<T, D, NTQ>(dp, sV, warp * 16, sO + st * TILE, 0, lane); /* dP^T = V dO^T */
+        bool fast = !a.drop_thr && tile_is_full(a, m0, BMQ, n0, BN);
+        /* the query tile in sub-blocks of QS rows: the same products in the same order as one
+         * pass over the tile, with half the score fragments live (3 blocks an SM fit) */
 #pragma unroll
-        for (int j = 0; j < NTQ; j++)
+        for (int q0s = 0; q0s < BMQ; q0s += QS) {
+            float sp[NTQ][4], dp[NTQ][4];
+            zero(sp);
+            zero(dp);
+            mma_rows<T, D, NTQ>(sp, sK, warp * 16, sQ + st * TILE, q0s, lane); /* S^T = K Q^T */
+            mma_rows<T, D, NTQ>(dp, sV, warp * 16, sO + st * TILE, q0s, lane); /* dP^T = V dO^T */
+            if (fast) {
+                /* every pair visible, no mask, no dropout: the general loop below without its checks */
 #pragma unroll
-            for (int e = 0; e < 4; e++) {
-                int qi = j * 8 + (lane % 4) * 2 + (e & 1);
-                int64_t t = m0 + qi, sk = s0 + (e >> 1) * 8;
-                float p = 0.0f;
-                if (attn_visible(a, b, t, sk)) {
-                    float x = sp[j][e] * sl2;
-                    if (a.mask) x += attn_mask_f<T>(a, b, h, t, sk) * (float)LOG2E;
-                    p = exp2f(x - sL[st * BMQ + qi]);
+                for (int j = 0; j < NTQ; j++) {
+                    int q2 = st * BMQ + q0s + j * 8 + (lane % 4) * 2;
+                    float2 l2 = *reinterpret_cast<const float2 *>(sL + q2), d2 = *reinterpret_cast<const float2 *>(sD + q2);
+#pragma unroll
+                    for (int e = 0; e < 4; e++) {
+                        float p = exp2f(sp[j][e] * sl2 - (e & 1 ? l2.y : l2.x));
+                        sp[j][e] = p;
+                        dp[j][e] = p * (dp[j][e] - (e & 1 ? d2.y : d2.x));
+                    }
                 }
-                float m = 1.0f;
-                if (a.drop_thr && p != 0.0f) m = attn_dropped(a, b, h, t, sk) ? 0.0f : (float)a.keep;
-                sp[j][e] = p * m;
-                dp[j][e] = p * (dp[j][e] * m - sD[st * BMQ + qi]);
+            } else {
+#pragma unroll
+                for (int j = 0; j < NTQ; j++)
+#pragma unroll
+                    for (int e = 0; e < 4; e++) {
+                        int qi = q0s + j * 8 + (lane % 4) * 2 + (e & 1);
+                        int64_t t = m0 + qi, sk = s0 + (e >> 1) * 8;
+                        float p = 0.0f;
+                        if (attn_visible(a, b, t, sk)) {
+                            float x = sp[j][e] * sl2;
+                            if (a.mask) x += attn_mask_f<T>(a, b, h, t, sk) * (float)LOG2E;
+                            p = exp2f(x - sL[st * BMQ + qi]);
+                        }
+                        float m = 1.0f;
+                        if (a.drop_thr && p != 0.0f) m = attn_dropped(a, b, h, t, sk) ? 0.0f : (float)a.keep;
+                        sp[j][e] = p * m;
+                        dp[j][e] = p * (dp[j][e] * m - sD[st * BMQ + qi]);
+                    }
             }
-        mma_prob<T, D, BMQ>(dva, sp, sO + st * TILE, 0, lane); /* dV += (P m)^T dO */
-        mma_prob<T, D, BMQ>(dka, dp, sQ + st * TILE, 0, lane); /* dK += dS^T Q */
+            mma_prob<T, D, QS>(dva, sp, sO + st * TILE, q0s, lane); /* dV += (P m)^T dO */
+            mma_prob<T, D, QS>(dka, dp, sQ + st * TILE, q0s, lane); /* dK += dS^T Q */
+        }
         __syncthreads();
     }
     cp_async_wait<0>();
@@ -508,7 +534,16 @@ __global__ void __launch_bounds__(ATTN_THREADS)
         zero(dp);
         mma_rows<T, D, NTK>(sp, sQ, warp * 16, sK + st * TILE, 0, lane); /* S = Q K^T */
         mma_rows<T, D, NTK>(dp, sO, warp * 16, sV + st * TILE, 0, lane); /* dP = dO V^T */
-        bool full = tile_is_full(a, m0, n0, BNK);
+        if (!a.drop_thr && tile_is_full(a, m0, BM, n0, BNK)) {
+            /* every pair visible, no mask, no dropout: the general loop below without its checks */
+#pragma unroll
+            for (int j = 0; j < NTK; j++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    float p = exp2f(sp[j][e] * sl2 - l2[e >> 1]);
+                    sp[j][e] = p * (dp[j][e] - dl[e >> 1]);
+                }
+        } else
 #pragma unroll
         for (int j = 0; j < NTK; j++)
 #pragma unroll
@@ -516,7 +551,7 @@ __global__ void __launch_bounds__(ATTN_THREADS)
                 int i = e >> 1;
                 int64_t t = t0 + i * 8, sk = n0 + j * 8 + (lane % 4) * 2 + (e & 1);
                 float p = 0.0f, m = 1.0f;
-                if (full || attn_visible(a, b, t, sk)) {
+                if (attn_visible(a, b, t, sk)) {
                     float x = sp[j][e] * sl2;
                     if (a.mask) x += attn_mask_f<T>(a, b, h, t, sk) * (float)LOG2E;
                     p = exp2f(x - l2[i]);

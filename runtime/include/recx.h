@@ -102,6 +102,9 @@ rx_device rx_cpu(void);
 rx_status rx_device_from_name(const char *name, rx_device *out); /* "cpu", "cuda", "cuda:1" */
 int rx_cuda_available(void);
 int rx_cuda_device_count(void);
+/* Waits until every queued CUDA operation has finished (for timing from the host); reports a
+ * device error raised meanwhile. RX_OK at once when there is no CUDA device. */
+rx_status rx_cuda_synchronize(void);
 
 /* ---- tensor lifetime and metadata ---------------------------------------------------------- */
 rx_tensor *rx_tensor_retain(rx_tensor *t); /* returns t with one more reference */
@@ -472,8 +475,146 @@ rx_status rx_gguf_writer_add_tensor(rx_gguf_writer *w, const char *name, rx_tens
 rx_status rx_gguf_writer_write(rx_gguf_writer *w, const char *path);
 
 /* ---- text: BPE tokenizer (runtime/text/) ------------------------------------------------------ */
+/* Byte-level BPE (GPT-2 style: SmolLM2, Llama-3, Qwen2) and SentencePiece-style BPE with byte
+ * fallback (Llama-2, Mistral, TinyLlama), loaded from a tokenizer.json (the subset in
+ * docs/formats.md "tokenizer.json subset") or from GGUF tokenizer metadata. Encoding follows HF
+ * tokenizers: split on added tokens (longest match; lstrip/rstrip/single_word/normalized), the
+ * normalizer, the pre-tokenizer (PCRE2 regexes), BPE per word, the post-processor. Ids are
+ * 0-based int32. A tokenizer is not safe to use from two threads at once (it owns a word cache). */
+typedef struct rx_tokenizer rx_tokenizer;
+
+/* GGUF tokenizer metadata as plain arrays (keys "tokenizer.ggml.*"); everything is borrowed for
+ * the duration of the call. Strings are NUL-terminated unless the matching *_lens array is given.
+ * Absent ids are -1; absent flags are -1 (add_bos defaults to 1 for model "llama", else 0). */
+typedef struct rx_tokenizer_gguf {
+    const char *model;              /* tokenizer.ggml.model: "gpt2" or "llama" */
+    const char *pre;                /* tokenizer.ggml.pre, or NULL */
+    int64_t n_tokens;
+    const char *const *tokens;
+    const int64_t *token_lens;      /* or NULL */
+    const float *scores;            /* or NULL (model "llama" without merges needs them) */
+    const int32_t *token_types;     /* or NULL: 1 normal, 2 unknown, 3 control, 4 user-defined, 6 byte */
+    int64_t n_merges;
+    const char *const *merges;      /* "a b" */
+    const int64_t *merge_lens;      /* or NULL */
+    int64_t bos_id, eos_id, unk_id, pad_id;
+    int add_bos, add_eos, add_space_prefix; /* add_space_prefix is ignored, as transformers does */
+} rx_tokenizer_gguf;
+
+/* Parses tokenizer.json text (len bytes); `name` labels errors ("tokenizer.json: model.type
+ * 'Unigram' is not supported"). */
+rx_status rx_tokenizer_from_json(const char *json, int64_t len, const char *name, rx_tokenizer **out);
+rx_status rx_tokenizer_load_json(const char *path, rx_tokenizer **out);
+rx_status rx_tokenizer_from_gguf(const rx_tokenizer_gguf *meta, rx_tokenizer **out);
+void rx_tokenizer_free(rx_tokenizer *t); /* NULL is fine */
+
+/* Encodes len bytes of text. add_special: add the post-processor's tokens (BOS/EOS); parse_special:
+ * match special added tokens in the text (when 0, "<|im_start|>" is plain text). *ids is a new
+ * malloc'd array of *n ids (free it with rx_tokenizer_free_ids), NULL when *n == 0. */
+rx_status rx_tokenizer_encode(rx_tokenizer *t, const char *text, int64_t len, int add_special, int parse_special,
+                              int32_t **ids, int64_t *n);
+void rx_tokenizer_free_ids(int32_t *ids);
+/* Decodes n ids to bytes (exact: invalid UTF-8 is kept as is). *text is a new malloc'd,
+ * NUL-terminated string of *len bytes (free it with rx_tokenizer_free_text). */
+rx_status rx_tokenizer_decode(const rx_tokenizer *t, const int32_t *ids, int64_t n, int skip_special, char **text,
+                              int64_t *len);
+void rx_tokenizer_free_text(char *text);
+
+int64_t rx_tokenizer_vocab_size(const rx_tokenizer *t); /* 1 + the largest id, added tokens included */
+/* The id of a token string (added tokens first, then the model vocabulary), or -1. */
+int32_t rx_tokenizer_token_to_id(const rx_tokenizer *t, const char *s, int64_t len);
+/* The string of an id (borrowed, NUL-terminated, *len bytes when len != NULL), or NULL. */
+const char *rx_tokenizer_id_to_token(const rx_tokenizer *t, int32_t id, int64_t *len);
+int rx_tokenizer_is_special(const rx_tokenizer *t, int32_t id);
+/* Adds special tokens that are never split; new ones get the next free ids, existing ones keep
+ * theirs (and become special). ids[i] receives each token's id. */
+rx_status rx_tokenizer_add_special(rx_tokenizer *t, int n, const char *const *tokens, int32_t *ids);
+
+typedef enum rx_token_role { RX_TOKEN_BOS = 0, RX_TOKEN_EOS, RX_TOKEN_UNK, RX_TOKEN_PAD } rx_token_role;
+int32_t rx_tokenizer_special_id(const rx_tokenizer *t, rx_token_role role); /* -1 when absent */
+rx_status rx_tokenizer_set_special_id(rx_tokenizer *t, rx_token_role role, int32_t id); /* -1 clears */
+/* Whether add_special adds BOS / EOS (from the post-processor or the GGUF flags). */
+int rx_tokenizer_adds_bos(const rx_tokenizer *t);
+int rx_tokenizer_adds_eos(const rx_tokenizer *t);
+
 
 /* ---- net: http download, sha256, zip (runtime/net/, runtime/io/zip.c) ------------------------- */
+/* SHA-256 (FIPS 180-4), incremental: init, update any number of times, final. */
+typedef struct rx_sha256 {
+    uint32_t state[8];
+    uint64_t nbytes;      /* message bytes hashed so far */
+    uint8_t block[64];    /* the pending partial block */
+    int block_len;
+} rx_sha256;
+void rx_sha256_init(rx_sha256 *s);
+void rx_sha256_update(rx_sha256 *s, const void *data, size_t n);
+void rx_sha256_final(rx_sha256 *s, uint8_t digest[32]); /* s must be re-initialised to be reused */
+void rx_sha256_hex(const uint8_t digest[32], char hex[65]); /* lower-case, NUL-terminated */
+/* The lower-case hex digest of a whole file. Polls interrupts. Errors name the file. */
+rx_status rx_sha256_file(const char *path, char hex[65]);
+
+/* HTTP(S) over libcurl: blocking transfers that follow redirects. Failures return RX_ERR_IO
+ * with a message naming the method, the URL and the HTTP status ("http: GET https://x/y: HTTP
+ * 404 Not Found") or the curl error ("... : curl error 7 (Couldn't connect to server): ...");
+ * an interrupt (rx_interrupt_request) or a progress callback returning nonzero ends the
+ * transfer with RX_ERR_INTERRUPTED. */
+typedef int (*rx_http_progress_fn)(void *ud, int64_t done, int64_t total); /* total -1: unknown;
+                                                                             nonzero: abort */
+typedef struct rx_http_opts {
+    double connect_timeout;   /* seconds; 0: 10 */
+    double timeout;           /* whole transfer, seconds; 0: none */
+    double low_speed_time;    /* abort when slower than low_speed_limit for this long; 0: 30 s */
+    int64_t low_speed_limit;  /* bytes per second; 0: 1 */
+    const char *const *headers; /* extra "Name: value" request headers, NULL-terminated, or NULL */
+    int resume;               /* rx_http_download: continue an existing file with a Range request */
+    rx_http_progress_fn progress; /* or NULL; done/total count the whole file, resumed part included */
+    void *progress_ud;
+} rx_http_opts;
+typedef struct rx_http_result {
+    long status;              /* the last response's HTTP status (0: none received) */
+    int curl_code;            /* the CURLcode of the transfer (0: ok) */
+    int64_t bytes;            /* rx_http_download: size of the file afterwards */
+    int resumed;              /* the server honoured the Range request (206) */
+    int64_t content_length;   /* of the last response's body, -1 unknown */
+    char etag[160];           /* ETag of the last response, quotes and W/ removed ("" none) */
+    char linked_etag[160];    /* X-Linked-Etag of any response in the redirect chain (Hugging
+                                 Face: the sha256 of an LFS file) */
+    int64_t linked_size;      /* X-Linked-Size, -1 when absent */
+    double retry_after;       /* Retry-After in seconds, -1 when absent */
+} rx_http_result;
+/* GET url into the file at path (created or truncated; with opts->resume and an existing
+ * non-empty file, "Range: bytes=<size>-" is sent: a 206 appends, a 200 (Range ignored) starts
+ * the file again, a 416 truncates it and retries without Range). An HTTP status >= 400 leaves
+ * the file as it was. What arrived before a failure stays in the file, so a later resume
+ * continues it. res (may be NULL) is filled in on success and on failure. */
+rx_status rx_http_download(const char *url, const char *path, const rx_http_opts *opts, rx_http_result *res);
+/* GET url into memory (at most max_bytes, else an error): *body (NUL-terminated, *len bytes
+ * before the NUL) is freed with rx_http_free. */
+rx_status rx_http_get(const char *url, const rx_http_opts *opts, int64_t max_bytes, char **body, int64_t *len,
+                      rx_http_result *res);
+void rx_http_free(void *p);
+
+/* Zip archives (PKWARE APPNOTE subset): the central directory (zip64 included) is read and
+ * validated on open; members stored (method 0) or deflated (8), not encrypted, are extracted
+ * with a CRC-32 and size check. Errors name the archive and the member. */
+typedef struct rx_zip rx_zip;
+typedef struct rx_zip_entry {
+    const char *name;         /* borrowed from the archive handle */
+    int method;               /* 0 stored, 8 deflated */
+    uint32_t crc32;
+    int64_t compressed_size;
+    int64_t size;             /* uncompressed */
+    int64_t header_offset;    /* of the local file header */
+} rx_zip_entry;
+rx_status rx_zip_open(const char *path, rx_zip **out);
+void rx_zip_close(rx_zip *z); /* NULL is fine */
+int64_t rx_zip_count(const rx_zip *z);
+rx_status rx_zip_entry_at(const rx_zip *z, int64_t i, rx_zip_entry *out); /* 0 <= i < count */
+int64_t rx_zip_find(const rx_zip *z, const char *name); /* index, -1 when absent */
+/* Extracts member i into dest_path atomically (dest_path.part, then rename): no file at
+ * dest_path on failure. Polls interrupts. */
+rx_status rx_zip_extract(rx_zip *z, int64_t i, const char *dest_path);
+
 
 /* ---- data: recsys readers (runtime/data/) ----------------------------------------------------- */
 /* Line reader (runtime/data/lines.c): gzip files through zlib, plain files read as they are.

@@ -23,19 +23,18 @@
  *   converts. Shapes are PyTorch order: GGUF's ne reversed.
  * - Writing (v3, alignment 32, tensors F32/F16/BF16) serialises metadata as it is added and is
  *   atomic: a temporary file in the destination's folder, fsync, rename, fsync of the folder.
+ * The mapping and its reference count live in file_map.c, the temporary file, rename and syncs
+ * in atomic_write.c (shared with safetensors.c).
  */
+#include "atomic_write.h"
+#include "file_map.h"
 #include "gguf_internal.h"
 
 #include "../ops/ops.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "gguf.c reads and writes tensor bytes as they are in memory: little-endian hosts only"
@@ -62,24 +61,6 @@ static bool is_int_type(int t)
 {
     return t == RX_GGUF_U8 || t == RX_GGUF_I8 || t == RX_GGUF_U16 || t == RX_GGUF_I16 || t == RX_GGUF_U32 ||
            t == RX_GGUF_I32 || t == RX_GGUF_U64 || t == RX_GGUF_I64;
-}
-
-/* ---- the mapping (shared by the open file and every zero-copy tensor) ----------------------- */
-
-typedef struct gg_mapping {
-    int64_t refcount;
-    void *addr;
-    size_t len;
-} gg_mapping;
-
-static void mapping_retain(gg_mapping *m) { __atomic_add_fetch(&m->refcount, 1, __ATOMIC_RELAXED); }
-
-static void mapping_release(void *p)
-{
-    gg_mapping *m = p;
-    if (!m || __atomic_sub_fetch(&m->refcount, 1, __ATOMIC_ACQ_REL) != 0) return;
-    if (m->addr) munmap(m->addr, m->len);
-    free(m);
 }
 
 /* ---- the open file ------------------------------------------------------------------------ */
@@ -111,7 +92,7 @@ typedef struct gg_tensor {
 
 struct rx_gguf {
     char *path;
-    gg_mapping *map;
+    rx_file_map *map;
     const uint8_t *base;
     int64_t size;
     int version;
@@ -162,7 +143,7 @@ static void gg_free(rx_gguf *g)
     free(g->kv_sorted);
     free(g->tensors);
     free(g->t_sorted);
-    mapping_release(g->map);
+    rx_file_map_release(g->map);
     free(g->path);
     free(g);
 }
@@ -171,38 +152,9 @@ void rx_gguf_close(rx_gguf *g) { gg_free(g); }
 
 static rx_status gg_map(rx_gguf *g)
 {
-    int fd = open(g->path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return gg_fail(RX_ERR_IO, g, NULL, NULL, "cannot open: %s", strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0) {
-        int e = errno;
-        close(fd);
-        return gg_fail(RX_ERR_IO, g, NULL, NULL, "cannot stat: %s", strerror(e));
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        close(fd);
-        return gg_fail(RX_ERR_IO, g, NULL, NULL, "not a regular file");
-    }
-    g->size = (int64_t)sb.st_size;
-    if (g->size < 4) {
-        close(fd);
-        return gg_fail(RX_ERR_FORMAT, g, NULL, NULL, "file is %lld bytes, shorter than the %d-byte GGUF header (truncated?)",
-                       (long long)g->size, GG_HEADER);
-    }
-    g->map = calloc(1, sizeof *g->map);
-    if (!g->map) {
-        close(fd);
-        return gg_fail(RX_ERR_NOMEM, g, NULL, NULL, "out of host memory");
-    }
-    g->map->refcount = 1;
-    void *addr = mmap(NULL, (size_t)g->size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
-    int e = errno;
-    close(fd);
-    if (addr == MAP_FAILED)
-        return gg_fail(RX_ERR_IO, g, NULL, NULL, "cannot map %lld bytes: %s", (long long)g->size, strerror(e));
-    g->map->addr = addr;
-    g->map->len = (size_t)g->size;
-    g->base = addr;
+    RX_TRY(rx_file_map_open("gguf", g->path, 4, "the 24-byte GGUF header", &g->map));
+    g->size = g->map->size;
+    g->base = g->map->addr;
     return RX_OK;
 }
 
@@ -846,19 +798,8 @@ static rx_status load_host(rx_gguf *g, const gg_tensor *t, rx_tensor **out)
     for (int d = 0; d < t->ndim; d++) shape[d] = t->ne[t->ndim - 1 - d];
     const uint8_t *data = g->base + g->data_start + t->offset;
     int nat = natural_dtype(t->type);
-    if (nat >= 0 && (uintptr_t)data % (uintptr_t)rx_dtype_size((rx_dtype)nat) == 0) {
-        int64_t stride[GG_MAX_DIMS];
-        rx_contiguous_strides(t->ndim, shape, stride);
-        mapping_retain(g->map);
-        rx_storage *s = rx_storage_wrap((void *)data, t->nbytes, g->map, mapping_release);
-        if (!s) {
-            mapping_release(g->map);
-            return rx_fail(RX_ERR_NOMEM, "out of host memory");
-        }
-        rx_status st = rx_tensor_make(s, 0, t->ndim, shape, stride, (rx_dtype)nat, out);
-        rx_storage_release(s);
-        return st;
-    }
+    if (nat >= 0 && (uintptr_t)data % (uintptr_t)rx_dtype_size((rx_dtype)nat) == 0)
+        return rx_file_map_view(g->map, (void *)data, t->nbytes, t->ndim, shape, (rx_dtype)nat, out);
     if (nat >= 0) {
         RX_TRY(rx_empty(t->ndim, shape, (rx_dtype)nat, rx_cpu(), out));
         memcpy(rx_tensor_bytes(*out), data, (size_t)t->nbytes);
@@ -1186,21 +1127,6 @@ rx_status rx_gguf_writer_add_tensor(rx_gguf_writer *w, const char *name, rx_tens
 
 /* ---- writer: files ---- */
 
-static rx_status write_all(int fd, const char *path, const char *tmp, const void *data, size_t n)
-{
-    const char *p = data;
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return rx_fail(RX_ERR_IO, "gguf: %s: writing %s failed: %s", path, tmp, strerror(errno));
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return RX_OK;
-}
-
 static int64_t tensor_bytes(const gw_tensor *t)
 {
     return rx_tensor_numel(t->t) * (t->type == GG_TYPE_F32 ? 4 : 2);
@@ -1233,7 +1159,7 @@ static rx_status build_header(const rx_gguf_writer *w, const char *path, gbuf *b
 }
 
 /* One tensor's bytes (a host, contiguous copy in the file's dtype when needed) and its padding. */
-static rx_status write_tensor(int fd, const char *path, const char *tmp, const gw_tensor *t)
+static rx_status write_tensor(rx_atomic_file *af, const char *path, const gw_tensor *t)
 {
     rx_dtype dt = t->type == GG_TYPE_F32 ? RX_F32 : t->type == GG_TYPE_F16 ? RX_F16 : RX_BF16;
     rx_tensor *host = NULL, *cast = NULL, *dense = NULL;
@@ -1244,64 +1170,11 @@ static rx_status write_tensor(int fd, const char *path, const char *tmp, const g
     rx_tensor_release(cast);
     if (s != RX_OK) return rx_fail_context(s, "gguf: %s: tensor '%s'", path, t->name);
     int64_t nbytes = tensor_bytes(t);
-    s = write_all(fd, path, tmp, rx_tensor_bytes(dense), (size_t)nbytes);
+    s = rx_atomic_write(af, rx_tensor_bytes(dense), (size_t)nbytes);
     rx_tensor_release(dense);
     static const uint8_t zeros[GG_DEFAULT_ALIGNMENT];
-    if (s == RX_OK) s = write_all(fd, path, tmp, zeros, (size_t)(align_up(nbytes) - nbytes));
+    if (s == RX_OK) s = rx_atomic_write(af, zeros, (size_t)(align_up(nbytes) - nbytes));
     return s;
-}
-
-/* A new temporary file "<dir>/.<base>.tmp-<pid>-<k>" opened for writing. */
-static rx_status open_temp(const char *path, char **tmp_out, char **dir_out, int *fd_out)
-{
-    static int64_t counter;
-    const char *slash = strrchr(path, '/');
-    const char *base = slash ? slash + 1 : path;
-    size_t dlen = slash ? (size_t)(slash - path) : 1;
-    if (slash && dlen == 0) dlen = 1; /* "/name": the root folder */
-    char *dir = malloc(dlen + 1);
-    size_t tcap = strlen(path) + 64;
-    char *tmp = malloc(tcap);
-    if (!dir || !tmp) {
-        free(dir);
-        free(tmp);
-        return rx_fail(RX_ERR_NOMEM, "gguf: %s: out of host memory", path);
-    }
-    memcpy(dir, slash ? path : ".", dlen);
-    dir[dlen] = 0;
-    int fd = -1;
-    for (int attempt = 0; attempt < 100 && fd < 0; attempt++) {
-        long long k = __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
-        snprintf(tmp, tcap, "%.*s%s.%s.tmp-%ld-%lld", slash ? (int)(slash - path) : 0, path, slash ? "/" : "", base,
-                 (long)getpid(), k);
-        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd < 0 && errno != EEXIST) break;
-    }
-    if (fd < 0) {
-        rx_status s = rx_fail(RX_ERR_IO, "gguf: %s: cannot create a temporary file in %s: %s", path, dir, strerror(errno));
-        free(dir);
-        free(tmp);
-        return s;
-    }
-    *tmp_out = tmp;
-    *dir_out = dir;
-    *fd_out = fd;
-    return RX_OK;
-}
-
-/* Makes the rename durable; EINVAL means the file system cannot sync folders. */
-static rx_status sync_folder(const char *path, const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return rx_fail(RX_ERR_IO, "gguf: %s: saved, but cannot open folder %s to sync it: %s", path, dir,
-                       strerror(errno));
-    int r = fsync(fd);
-    int e = errno;
-    close(fd);
-    if (r != 0 && e != EINVAL)
-        return rx_fail(RX_ERR_IO, "gguf: %s: saved, but syncing folder %s failed: %s", path, dir, strerror(e));
-    return RX_OK;
 }
 
 rx_status rx_gguf_writer_write(rx_gguf_writer *w, const char *path)
@@ -1317,26 +1190,14 @@ rx_status rx_gguf_writer_write(rx_gguf_writer *w, const char *path)
         free(header.p);
         return s;
     }
-    char *tmp = NULL, *dir = NULL;
-    int fd = -1;
-    s = open_temp(path, &tmp, &dir, &fd);
+    rx_atomic_file af;
+    s = rx_atomic_open(&af, "gguf", path);
     if (s != RX_OK) {
         free(header.p);
         return s;
     }
-    s = write_all(fd, path, tmp, header.p, header.len);
+    s = rx_atomic_write(&af, header.p, header.len);
     free(header.p);
-    for (int64_t i = 0; i < w->n_t && s == RX_OK; i++) s = write_tensor(fd, path, tmp, &w->tensors[i]);
-    if (s == RX_OK && fsync(fd) != 0)
-        s = rx_fail(RX_ERR_IO, "gguf: %s: syncing %s failed: %s", path, tmp, strerror(errno));
-    if (close(fd) != 0 && s == RX_OK) s = rx_fail(RX_ERR_IO, "gguf: %s: closing %s failed: %s", path, tmp, strerror(errno));
-    if (s == RX_OK && rename(tmp, path) != 0)
-        s = rx_fail(RX_ERR_IO, "gguf: %s: renaming %s over it failed: %s", path, tmp, strerror(errno));
-    if (s != RX_OK)
-        unlink(tmp);
-    else
-        s = sync_folder(path, dir);
-    free(tmp);
-    free(dir);
-    return s;
+    for (int64_t i = 0; i < w->n_t && s == RX_OK; i++) s = write_tensor(&af, path, &w->tensors[i]);
+    return rx_atomic_finish(&af, s);
 }

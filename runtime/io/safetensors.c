@@ -22,19 +22,19 @@
  *   that the buffer starts at an 8-byte aligned offset, and is atomic: a temporary file in the
  *   destination's folder, fsync, rename over the destination, fsync of the folder. On any
  *   failure the temporary file is removed and an existing destination is left untouched.
+ * The mapping and its reference count live in file_map.c, the temporary file, rename and syncs
+ * in atomic_write.c (shared with gguf.c).
  */
+#include "atomic_write.h"
+#include "file_map.h"
+
 #include "../ops/ops.h"
 
 #include <cjson/cJSON.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "safetensors.c reads and writes tensor bytes as they are in memory: little-endian hosts only"
@@ -74,24 +74,6 @@ static rx_status st_fail(rx_status status, const char *path, const char *tensor,
     return rx_fail(status, "safetensors: %s: %s", path, msg);
 }
 
-/* ---- the mapping (shared by the open file and every zero-copy tensor) ----------------------- */
-
-typedef struct st_mapping {
-    int64_t refcount;
-    void *addr;
-    size_t len;
-} st_mapping;
-
-static void mapping_retain(st_mapping *m) { __atomic_add_fetch(&m->refcount, 1, __ATOMIC_RELAXED); }
-
-static void mapping_release(void *p)
-{
-    st_mapping *m = p;
-    if (!m || __atomic_sub_fetch(&m->refcount, 1, __ATOMIC_ACQ_REL) != 0) return;
-    if (m->addr) munmap(m->addr, m->len);
-    free(m);
-}
-
 /* ---- reader ------------------------------------------------------------------------------- */
 
 typedef struct st_entry {
@@ -104,7 +86,7 @@ typedef struct st_entry {
 
 struct rx_safetensors {
     char *path;
-    st_mapping *map;
+    rx_file_map *map;
     int64_t file_size;
     int64_t data_start; /* 8 + header length */
     cJSON *root;        /* the parsed header; names and metadata point into it */
@@ -118,7 +100,7 @@ struct rx_safetensors {
 static void st_free(rx_safetensors *f)
 {
     if (!f) return;
-    mapping_release(f->map);
+    rx_file_map_release(f->map);
     cJSON_Delete(f->root);
     free(f->entries);
     free(f->by_name);
@@ -132,40 +114,8 @@ void rx_safetensors_close(rx_safetensors *f) { st_free(f); }
 
 static rx_status st_map(rx_safetensors *f)
 {
-    int fd = open(f->path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return st_fail(RX_ERR_IO, f->path, NULL, "cannot open: %s", strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0) {
-        int e = errno;
-        close(fd);
-        return st_fail(RX_ERR_IO, f->path, NULL, "cannot stat: %s", strerror(e));
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        close(fd);
-        return st_fail(RX_ERR_IO, f->path, NULL, "not a regular file");
-    }
-    f->file_size = (int64_t)sb.st_size;
-    if (f->file_size < 8) {
-        close(fd);
-        return st_fail(RX_ERR_FORMAT, f->path, NULL,
-                       "file is %lld bytes, shorter than the 8-byte header length (truncated?)",
-                       (long long)f->file_size);
-    }
-    f->map = calloc(1, sizeof *f->map);
-    if (!f->map) {
-        close(fd);
-        return st_fail(RX_ERR_NOMEM, f->path, NULL, "out of host memory");
-    }
-    f->map->refcount = 1;
-    /* private and writable: in-place writes to loaded tensors copy the page, never reach the file */
-    void *addr = mmap(NULL, (size_t)f->file_size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
-    int e = errno;
-    close(fd);
-    if (addr == MAP_FAILED)
-        return st_fail(RX_ERR_IO, f->path, NULL, "cannot map %lld bytes: %s", (long long)f->file_size,
-                       strerror(e));
-    f->map->addr = addr;
-    f->map->len = (size_t)f->file_size;
+    RX_TRY(rx_file_map_open("safetensors", f->path, 8, "the 8-byte header length", &f->map));
+    f->file_size = f->map->size;
     return RX_OK;
 }
 
@@ -465,16 +415,7 @@ rx_status rx_safetensors_get(rx_safetensors *f, const char *name, rx_tensor **ou
     char *data = (char *)f->map->addr + f->data_start + e->begin;
     int64_t es = rx_dtype_size(e->dtype);
     if (nbytes > 0 && (uintptr_t)data % (uintptr_t)es == 0) {
-        int64_t stride[RX_MAX_DIMS];
-        rx_contiguous_strides(e->ndim, e->shape, stride);
-        mapping_retain(f->map);
-        rx_storage *s = rx_storage_wrap(data, nbytes, f->map, mapping_release);
-        if (!s) {
-            mapping_release(f->map);
-            return rx_fail_context(RX_ERR_NOMEM, "safetensors: %s: tensor '%s'", f->path, name);
-        }
-        rx_status st = rx_tensor_make(s, 0, e->ndim, e->shape, stride, e->dtype, out);
-        rx_storage_release(s);
+        rx_status st = rx_file_map_view(f->map, data, nbytes, e->ndim, e->shape, e->dtype, out);
         return st == RX_OK ? RX_OK : rx_fail_context(st, "safetensors: %s: tensor '%s'", f->path, name);
     }
     /* misaligned for its dtype (or empty): a copy */
@@ -646,23 +587,8 @@ static rx_status build_header(const char *path, int n, const char *const *names,
     return RX_OK;
 }
 
-static rx_status write_all(int fd, const char *path, const char *tmp, const void *data, size_t n)
-{
-    const char *p = data;
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return st_fail(RX_ERR_IO, path, NULL, "writing %s failed: %s", tmp, strerror(errno));
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return RX_OK;
-}
-
 /* Writes one tensor's bytes (through a host contiguous copy when needed). */
-static rx_status write_tensor(int fd, const char *path, const char *tmp, const char *name, rx_tensor *t)
+static rx_status write_tensor(rx_atomic_file *af, const char *path, const char *name, rx_tensor *t)
 {
     rx_tensor *host = NULL, *dense = NULL;
     rx_status s = rx_op_to_device(t, rx_cpu(), &host);
@@ -672,64 +598,10 @@ static rx_status write_tensor(int fd, const char *path, const char *tmp, const c
         return rx_fail_context(s, "safetensors: %s: tensor '%s'", path, name);
     }
     int64_t nbytes = rx_tensor_numel(dense) * rx_dtype_size(dense->dtype);
-    if (nbytes > 0) s = write_all(fd, path, tmp, rx_tensor_bytes(dense), (size_t)nbytes);
+    if (nbytes > 0) s = rx_atomic_write(af, rx_tensor_bytes(dense), (size_t)nbytes);
     rx_tensor_release(dense);
     rx_tensor_release(host);
     return s;
-}
-
-/* Makes the rename durable; EINVAL means the file system cannot sync folders. */
-static rx_status sync_folder(const char *path, const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return st_fail(RX_ERR_IO, path, NULL, "saved, but cannot open folder %s to sync it: %s", dir,
-                       strerror(errno));
-    int r = fsync(fd);
-    int e = errno;
-    close(fd);
-    if (r != 0 && e != EINVAL)
-        return st_fail(RX_ERR_IO, path, NULL, "saved, but syncing folder %s failed: %s", dir, strerror(e));
-    return RX_OK;
-}
-
-/* A new temporary file "<dir>/.<base>.tmp-<pid>-<k>" opened for writing (mode 0666 & ~umask). */
-static rx_status open_temp(const char *path, char **tmp_out, char **dir_out, int *fd_out)
-{
-    static int64_t counter;
-    const char *slash = strrchr(path, '/');
-    const char *base = slash ? slash + 1 : path;
-    size_t dlen = slash ? (size_t)(slash - path) : 1;
-    if (slash && dlen == 0) dlen = 1; /* "/name": the root folder */
-    char *dir = malloc(dlen + 1);
-    size_t tcap = strlen(path) + 64;
-    char *tmp = malloc(tcap);
-    if (!dir || !tmp) {
-        free(dir);
-        free(tmp);
-        return st_fail(RX_ERR_NOMEM, path, NULL, "out of host memory");
-    }
-    memcpy(dir, slash ? path : ".", dlen);
-    dir[dlen] = 0;
-    int fd = -1;
-    for (int attempt = 0; attempt < 100 && fd < 0; attempt++) {
-        long long k = __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
-        snprintf(tmp, tcap, "%.*s%s.%s.tmp-%ld-%lld", slash ? (int)(slash - path) : 0, path, slash ? "/" : "",
-                 base, (long)getpid(), k);
-        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd < 0 && errno != EEXIST) break;
-    }
-    if (fd < 0) {
-        rx_status s =
-            st_fail(RX_ERR_IO, path, NULL, "cannot create a temporary file in %s: %s", dir, strerror(errno));
-        free(dir);
-        free(tmp);
-        return s;
-    }
-    *tmp_out = tmp;
-    *dir_out = dir;
-    *fd_out = fd;
-    return RX_OK;
 }
 
 rx_status rx_safetensors_save(const char *path, int n, const char *const *names, rx_tensor *const *tensors,
@@ -772,30 +644,17 @@ rx_status rx_safetensors_save(const char *path, int n, const char *const *names,
         free(header.p);
         return s;
     }
-    char *tmp = NULL, *dir = NULL;
-    int fd = -1;
-    s = open_temp(path, &tmp, &dir, &fd);
+    rx_atomic_file af;
+    s = rx_atomic_open(&af, "safetensors", path);
     if (s != RX_OK) {
         free(header.p);
         return s;
     }
     unsigned char len8[8];
     for (int k = 0; k < 8; k++) len8[k] = (unsigned char)((uint64_t)header.len >> (8 * k));
-    s = write_all(fd, path, tmp, len8, 8);
-    if (s == RX_OK) s = write_all(fd, path, tmp, header.p, header.len);
+    s = rx_atomic_write(&af, len8, 8);
+    if (s == RX_OK) s = rx_atomic_write(&af, header.p, header.len);
     free(header.p);
-    for (int i = 0; i < n && s == RX_OK; i++) s = write_tensor(fd, path, tmp, names[i], tensors[i]);
-    if (s == RX_OK && fsync(fd) != 0)
-        s = st_fail(RX_ERR_IO, path, NULL, "syncing %s failed: %s", tmp, strerror(errno));
-    if (close(fd) != 0 && s == RX_OK)
-        s = st_fail(RX_ERR_IO, path, NULL, "closing %s failed: %s", tmp, strerror(errno));
-    if (s == RX_OK && rename(tmp, path) != 0)
-        s = st_fail(RX_ERR_IO, path, NULL, "renaming %s over it failed: %s", tmp, strerror(errno));
-    if (s != RX_OK)
-        unlink(tmp);
-    else
-        s = sync_folder(path, dir);
-    free(tmp);
-    free(dir);
-    return s;
+    for (int i = 0; i < n && s == RX_OK; i++) s = write_tensor(&af, path, names[i], tensors[i]);
+    return rx_atomic_finish(&af, s);
 }

@@ -115,6 +115,21 @@ static int cuda_device_count(lua_State *L)
     return 1;
 }
 
+/* recx.cuda.synchronize(): waits for the queued CUDA work (no-op without a GPU). */
+static int cuda_synchronize(lua_State *L)
+{
+    rxl_check_status(L, rx_cuda_synchronize());
+    return 0;
+}
+
+/* recx.cuda.empty_cache(): returns the caching allocator's free blocks to the driver. */
+static int cuda_empty_cache(lua_State *L)
+{
+    (void)L;
+    rx_mem_empty_cache(RX_CUDA);
+    return 0;
+}
+
 static const luaL_Reg mem_functions[] = {
     {"mem", mem_stats},
     {"mem_reset_peak", mem_reset_peak},
@@ -125,6 +140,8 @@ static const luaL_Reg mem_functions[] = {
 static const luaL_Reg cuda_functions[] = {
     {"is_available", cuda_is_available},
     {"device_count", cuda_device_count},
+    {"synchronize", cuda_synchronize},
+    {"empty_cache", cuda_empty_cache},
     {NULL, NULL},
 };
 

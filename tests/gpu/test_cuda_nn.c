@@ -511,6 +511,10 @@ static void test_attention(void)
     attention_case((attn_cfg){3, 2, 2, 65, 64, 128, RX_F16, 0, false, true, 2, 0, false});
     attention_case((attn_cfg){2, 6, 3, 96, 96, 64, RX_F16, 1, true, false, 0, 0.2, false});
     attention_case((attn_cfg){1, 2, 1, 70, 90, 128, RX_BF16, 1, false, false, 1, 0.1, true});
+    /* the unchecked full-tile loops of the backward: non-causal GQA 3:1 with a partial last key
+     * tile (D 128), and causal with T > S (the diagonal shifted) at D 64 */
+    attention_case((attn_cfg){2, 6, 2, 192, 200, 128, RX_BF16, 0, false, false, 0, 0, false});
+    attention_case((attn_cfg){2, 9, 3, 200, 136, 64, RX_F16, 1, false, false, 0, 0, false});
     if (!quick) {
         attention_case((attn_cfg){2, 8, 2, 1024, 1024, 128, RX_BF16, 1, false, false, 0, 0, false});
         attention_case((attn_cfg){16, 9, 3, 512, 512, 64, RX_BF16, 1, false, false, 0, 0, false}); /* the benchmark */

@@ -9,9 +9,13 @@
 -- (x[2i], x[2i+1]) to the Hugging Face rotate-half layout (x[i], x[i + D/2]) that
 -- recx.nn.functional.rope uses: within each head, new row j (< D/2) is old row 2j and new row
 -- D/2 + j is old row 2j + 1. q.k scores are unchanged because q and k get the same permutation.
+-- to_model / load_model turn a checkpoint into a recx.llm.llama model (RMSNorm eps 1e-5, RoPE
+-- theta 10000, BOS 1, EOS 2, the classifier tied when the file shares it); query head h reads
+-- key/value head h // (H / G) in both run.c and the model.
 -- Use:
 --   local ck = require("recx.llm.llama2c").load("stories260K.bin")
 --   ck.config.dim, ck.weights.layers[1].wq, ...
+--   local m = require("recx.llm.llama2c").load_model("stories260K.bin")   -- a llama model
 local recx = require "recx"
 local tensor = recx.tensor
 
@@ -135,6 +139,49 @@ function M.load(path)
     w.layers[l] = layer
   end
   return {config = c, weights = w}
+end
+
+-- The HF-style config of a checkpoint's header.
+function M.hf_config(c)
+  return {vocab_size = c.vocab, hidden_size = c.dim, intermediate_size = c.hidden_dim,
+    num_hidden_layers = c.n_layers, num_attention_heads = c.n_heads, num_key_value_heads = c.n_kv_heads,
+    rms_norm_eps = 1e-5, rope_theta = 10000.0, max_position_embeddings = c.seq_len,
+    tie_word_embeddings = c.shared_classifier, bos_token_id = 1, eos_token_id = 2}
+end
+
+-- A recx.llm.llama model holding the checkpoint's weights (converted to opts.dtype, moved to
+-- opts.device; f32 on the CPU shares the checkpoint's tensors).
+function M.to_model(ck, opts)
+  opts = opts or {}
+  local llama = require "recx.llm.llama"
+  local m = llama.new(M.hf_config(ck.config), {dtype = opts.dtype, device = opts.device, init = false})
+  local want = {dtype = m.model.embed_tokens.weight:dtype(), device = opts.device}
+  local function put(name, t) llama.set_parameter(m, name, t:to(want)) end
+  local w = ck.weights
+  put("model.embed_tokens.weight", w.embedding)
+  put("model.norm.weight", w.final_norm)
+  for l, layer in ipairs(w.layers) do
+    local p = "model.layers." .. (l - 1) .. "."
+    for name, key in pairs({["self_attn.q_proj"] = "wq", ["self_attn.k_proj"] = "wk", ["self_attn.v_proj"] = "wv",
+        ["self_attn.o_proj"] = "wo", ["mlp.gate_proj"] = "w1", ["mlp.down_proj"] = "w2", ["mlp.up_proj"] = "w3"}) do
+      put(p .. name .. ".weight", layer[key])
+    end
+    put(p .. "input_layernorm.weight", layer.rms_att)
+    put(p .. "post_attention_layernorm.weight", layer.rms_ffn)
+  end
+  if ck.config.shared_classifier then
+    llama.retie(m)
+  else
+    put("lm_head.weight", w.classifier)
+  end
+  return m
+end
+
+-- load() then to_model().
+function M.load_model(path, opts)
+  local m = M.to_model(M.load(path), opts)
+  m.source = path
+  return m
 end
 
 return M

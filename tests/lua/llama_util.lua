@@ -1,0 +1,75 @@
+-- llama_util.lua — shared by the test_llama_*.lua tests: comparisons computed in plain Lua
+-- doubles (never with the recx ops under test), fixture paths and the optional Python check.
+local recx = require "recx"
+
+local M = {}
+
+M.FIXTURES = "../fixtures/"
+M.TINY = {"gqa", "tied", "qwen2", "llama3", "mistral", "bias"}
+M.PYTHON = "/opt/refenv/bin/python"
+
+local function flatten(v, out)
+  if type(v) == "table" then
+    for i = 1, #v do flatten(v[i], out) end
+  else
+    out[#out + 1] = v
+  end
+  return out
+end
+M.flatten = flatten
+
+-- Largest |a - b| over two tensors of one shape (converted to f64 on the CPU first).
+function M.maxdiff(a, b)
+  local sa, sb = table.concat(a:shape(), ","), table.concat(b:shape(), ",")
+  assert(sa == sb, "maxdiff: shapes differ: (" .. sa .. ") vs (" .. sb .. ")")
+  local x = flatten(a:detach():to({dtype = "f64", device = "cpu"}):tolist(), {})
+  local y = flatten(b:detach():to({dtype = "f64", device = "cpu"}):tolist(), {})
+  local m = 0
+  for i = 1, #x do
+    local d = math.abs(x[i] - y[i])
+    if d ~= d then return math.huge end
+    if d > m then m = d end
+  end
+  return m
+end
+
+function M.reference(name)
+  return recx.safetensors.load(M.FIXTURES .. "llama_tiny_" .. name .. "/reference.safetensors")
+end
+
+function M.has_python()
+  local f = io.open(M.PYTHON, "rb")
+  if f then f:close() return true end
+  return false
+end
+
+-- Runs the fixture script in a check mode over pairs {{path, expect}, ...}; returns ok, output.
+function M.python_check(mode, pairs, tol)
+  local args = {}
+  for _, p in ipairs(pairs) do args[#args + 1] = string.format("'%s' '%s'", p[1], p[2]) end
+  local cmd = string.format("%s %smake_llama_fixtures.py %s %g %s 2>&1", M.PYTHON, M.FIXTURES, mode, tol,
+    table.concat(args, " "))
+  local p = io.popen(cmd)
+  local out = p:read("a")
+  local ok = p:close()
+  return ok == true, out
+end
+
+function M.tmpdir(tag)
+  local d = os.tmpname()
+  os.remove(d)
+  d = d .. "_" .. tag
+  os.execute("mkdir -p '" .. d .. "'")
+  return d
+end
+
+function M.rmdir(d)
+  os.execute("rm -rf '" .. d .. "'")
+end
+
+-- ids (B, T) i64 from nested Lua lists.
+function M.ids(t)
+  return recx.tensor.from(t, {dtype = "i64"})
+end
+
+return M
