@@ -18,7 +18,7 @@ PACKAGES=(
     libcjson-dev libcjson1
     luajit libluajit-5.1-2 libluajit-5.1-common
     tmux libevent-core-2.1-7 libutempter0
-    libpcre2-dev libpcre2-8-0 libpcre2-16-0 libpcre2-32-0 libpcre2-posix3 zlib1g-dev
+    libpcre2-dev libpcre2-8-0 libpcre2-16-0 libpcre2-32-0 libpcre2-posix3 zlib1g-dev zlib1g
 )
 mkdir -p "$DEST"
 cd "$DEST"

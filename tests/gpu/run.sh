@@ -48,6 +48,8 @@ setup_deps() {
     for f in "$debs"/*.deb; do dpkg-deb -x "$f" "$root" || return 1; done
     # absolute symlinks (libreadline.so -> /lib/...) must point inside the unpacked tree
     find "$root" -type l -lname '/*' | while read -r l; do ln -sfn "$root$(readlink "$l")" "$l"; done
+    # link against the shared libraries only: a static archive found first (libz.a) is not PIC
+    find "$root" -name '*.a' -delete
     local pc="$root/usr/lib/x86_64-linux-gnu/pkgconfig"
     sed -i -e "s|=/usr|=$root/usr|g" -e "s|-L/usr/|-L$root/usr/|g" "$pc"/*.pc
     export PKG_CONFIG_PATH="$pc${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"

@@ -49,7 +49,7 @@ end
 
 -- s: decoding session (prefill/step/reorder); ids, mask: (N, T) left-padded prompts, N = B * W;
 -- rows: N lists of real ids (updated in place as beams grow); o: generate's settings;
--- make_proc(V): the score processor over rows. Returns out (lists of new ids), scores, owner
+-- make_proc(V, device): the score processor over rows (its tensors on the logits' device). Returns out (lists of new ids), scores, owner
 -- (owner[i] = the prompt of out[i]).
 function M.search(s, ids, mask, rows, o, make_proc)
   local N, W = #rows, o.num_beams
@@ -65,7 +65,8 @@ function M.search(s, ids, mask, rows, o, make_proc)
   end
   local logits = s.prefill(ids, mask)
   local V = logits:size(2)
-  local proc = make_proc(V)
+  local dev = logits:device()
+  local proc = make_proc(V, dev)
   local K = math.min(math.max(2, 1 + #o.stop_list) * W, W * V)
   local lp, early = o.length_penalty, o.early_stopping
   local run, gen = {}, {}
@@ -77,7 +78,7 @@ function M.search(s, ids, mask, rows, o, make_proc)
   for b = 1, B do heaps[b], open[b] = {}, true end
   local n = 0
   while true do
-    local acc = proc.apply(logits:log_softmax(2), n) + tensor.from(run):view(N, 1)
+    local acc = proc.apply(logits:log_softmax(2), n) + tensor.from(run, {device = dev}):view(N, 1)
     local tv, ti = acc:view(B, W * V):topk(K, 2)
     local vals, idx = tv:tolist(), ti:tolist()
     local all_hit = true

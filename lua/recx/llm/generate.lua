@@ -190,7 +190,7 @@ local function session(model, N, max_len)
     end
     function s.step(next_ids)
       local n = next_ids:size(1)
-      mask = tensor.cat({mask, tensor.ones(n, 1, {dtype = "i64"})}, 2)
+      mask = tensor.cat({mask, tensor.ones(n, 1, {dtype = "i64", device = mask:device()})}, 2)
       return model:forward(next_ids:view(n, 1), {cache = cache, attention_mask = mask, logits_at = "last"})
     end
     function s.reorder(idx)
@@ -218,10 +218,10 @@ end
 
 -- Score processing shared by all decoders. rows[r] = the real ids of row r so far (prompt and
 -- generated); n_new = tokens generated so far. Returns the processed (N, V) scores.
-local function processor(o, V, rows)
+local function processor(o, V, rows, device)
   local p = {}
-  local banned = #o.banned_ids > 0 and sampling.ban_row(V, o.banned_ids) or nil
-  local no_stop = #o.stop_list > 0 and o.min_new > 0 and sampling.ban_row(V, o.stop_list) or nil
+  local banned = #o.banned_ids > 0 and sampling.ban_row(V, o.banned_ids, device) or nil
+  local no_stop = #o.stop_list > 0 and o.min_new > 0 and sampling.ban_row(V, o.stop_list, device) or nil
   local seen
   if o.repetition_penalty ~= 1.0 then
     local idx, val, width = {}, {}, 0
@@ -230,13 +230,16 @@ local function processor(o, V, rows)
       idx[i], val[i] = {}, {}
       for t = 1, width do idx[i][t], val[i][t] = r[t] or 0, r[t] and 1 or 0 end
     end
-    seen = tensor.zeros(#rows, V):scatter_add(2, tensor.from(idx, {dtype = "i64"}), tensor.from(val))
+    seen = tensor.zeros(#rows, V, {device = device}):scatter_add(2, tensor.from(idx, {dtype = "i64", device = device}),
+      tensor.from(val, {device = device}))
   end
   function p.add(next_ids) -- (N) i64 tokens just appended to the rows (after any reorder)
-    if seen then seen = seen:scatter_add(2, next_ids:view(-1, 1), tensor.ones(next_ids:size(1), 1)) end
+    if seen then
+      seen = seen:scatter_add(2, next_ids:to(device):view(-1, 1), tensor.ones(next_ids:size(1), 1, {device = device}))
+    end
   end
   function p.reorder(idx)
-    if seen then seen = seen:index_select(1, idx) end
+    if seen then seen = seen:index_select(1, idx:to(device)) end
   end
   function p.apply(scores, n_new)
     if seen then scores = sampling.repetition_penalty(scores, seen, o.repetition_penalty) end
@@ -278,7 +281,7 @@ local function decode(model, o, rows)
   for r = 1, N do out[r] = {} end
   if o.max_new == 0 then return out end
   local logits = s.prefill(ids, mask)
-  local proc = processor(o, logits:size(2), rows)
+  local proc = processor(o, logits:size(2), rows, logits:device())
   for step = 1, o.max_new do
     local scores = proc.apply(logits, step - 1)
     local next_t = o.do_sample and sampling.sample(scores, o.generator) or sampling.greedy(scores)
@@ -326,7 +329,7 @@ function M.generate(model, prompts, opts)
     if o.num_beams > 1 then
       local ids, mask, T = left_pad(rows, o.pad)
       local s = session(model, #rows, T + o.max_new)
-      out, scores, owner = beam.search(s, ids, mask, rows, o, function(V) return processor(o, V, rows) end)
+      out, scores, owner = beam.search(s, ids, mask, rows, o, function(V, dev) return processor(o, V, rows, dev) end)
     else
       out = decode(model, o, rows)
     end

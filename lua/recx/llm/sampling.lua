@@ -23,11 +23,11 @@ local M = {}
 
 local NEG_INF = -math.huge
 
-function M.ban_row(V, ids)
-  local row = tensor.zeros(V)
+function M.ban_row(V, ids, device)
+  local row = tensor.zeros(V, {device = device})
   if #ids == 0 then return row end
-  local idx = tensor.from(ids, {dtype = "i64"})
-  return row:scatter_add(1, idx, tensor.full({#ids}, NEG_INF))
+  local idx = tensor.from(ids, {dtype = "i64", device = device})
+  return row:scatter_add(1, idx, tensor.full({#ids}, NEG_INF, {device = device}))
 end
 
 function M.repetition_penalty(scores, seen, p)
@@ -54,7 +54,9 @@ function M.ban_at(scores, rows_ids)
     end
     idx[r], val[r] = ir, vr
   end
-  local add = tensor.zeros(scores:shape()):scatter_add(2, tensor.from(idx, {dtype = "i64"}), tensor.from(val))
+  local dev = scores:device()
+  local add = tensor.zeros(scores:shape(), {device = dev}):scatter_add(2, tensor.from(idx, {dtype = "i64", device = dev}),
+    tensor.from(val, {device = dev}))
   return scores + add
 end
 
@@ -73,7 +75,7 @@ function M.top_p(scores, p)
   local sorted, order = scores:sort(2, false)
   local remove = sorted:softmax(2):cumsum(2):le(1 - p)
   remove:narrow(2, V, 1):fill_(false)
-  local back = tensor.zeros(scores:shape()):scatter_add(2, order, remove:to("f32"))
+  local back = tensor.zeros(scores:shape(), {device = scores:device()}):scatter_add(2, order, remove:to("f32"))
   return scores:masked_fill(back:gt(0), NEG_INF)
 end
 
