@@ -16,6 +16,7 @@
 # build-gpu-deps), they are unpacked into build-gpu-deps/root/ and used from there.
 #
 #   bash tests/gpu/run.sh            (exit status: 0 when every stage passed)
+#   bash tests/gpu/run.sh --build-only   (dependencies + build only; for tests/bench/llm_gpu.sh)
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
@@ -89,6 +90,11 @@ if [ $DEPS_OK -eq 0 ]; then
 else
     note "build" "not run (dependencies)"
     STATUS=1
+fi
+
+if [ "${1:-}" = "--build-only" ]; then
+    printf '%s\n' "${SUMMARY[@]}"
+    exit $BUILD_OK
 fi
 
 # ---- tests ------------------------------------------------------------------------------------
