@@ -1,8 +1,10 @@
 -- bench_llm.lua — the recx side of the LLM benchmarks of issue #5, on a randomly initialised
 -- model of SmolLM2-135M's shape (tests/bench/bench_llm_torch.py is the peer; llm_gpu.sh runs both).
 --
---   recx tests/bench/bench_llm.lua [only=train,lora,decode] [device=cuda] [batches=16,64]
---        [steps=15] [warmup=5] [json=FILE]
+--   recx tests/bench/bench_llm.lua [only=train,lora,decode] [device=cuda] [dtype=bf16]
+--        [batches=16,64] [steps=15] [warmup=5] [decode_batches=1,32] [threads=N] [json=FILE]
+-- On the CPU (device=cpu dtype=f32 only=decode) the decode rows also report the bound that memory
+-- bandwidth sets: bytes of weights read per step / the measured memcpy rate (bench_elementwise).
 --
 -- Model: recx.llm.llama.new with SmolLM2's config (vocab 49152, hidden 576, ffn 1536, 30 layers,
 -- 9 heads / 3 kv heads, rope theta 1e5, rms eps 1e-5, tied embeddings), weights N(0, 0.02),
@@ -21,9 +23,10 @@ local llama = require "recx.llm.llama"
 local tensor = recx.tensor
 
 local cfg = recx.config {
-  only = "train,lora,decode", device = "cuda", batches = "16,64", steps = 15, warmup = 5, seq = 512,
-  new_tokens = 128, prompt = 32, json = "",
+  only = "train,lora,decode", device = "cuda", dtype = "bf16", batches = "16,64", steps = 15, warmup = 5,
+  seq = 512, new_tokens = 128, prompt = 32, decode_batches = "1,32", threads = 0, json = "",
 }
+if cfg.threads > 0 then recx.num_threads(cfg.threads) end
 
 local SMOLLM2 = {
   vocab_size = 49152, hidden_size = 576, intermediate_size = 1536, num_hidden_layers = 30,
@@ -54,7 +57,7 @@ local function median(xs)
 end
 
 local function make_model()
-  return llama.new(SMOLLM2, {dtype = "bf16", device = cfg.device, generator = tensor.generator(0)})
+  return llama.new(SMOLLM2, {dtype = cfg.dtype, device = cfg.device, generator = tensor.generator(0)})
 end
 
 local rows = {}
@@ -118,8 +121,12 @@ local function decode_row(name, B)
     assert(#out == B and #out[1] == cfg.new_tokens, "decode: expected every row to decode the full length")
   end
   local sec = median(times)
+  local weight_bytes = 0
+  local width = {f32 = 4, bf16 = 2, f16 = 2}
+  for _, p in ipairs(model:parameters()) do weight_bytes = weight_bytes + p:numel() * width[p:dtype()] end
   return {name = name, batch = B, new_tokens = cfg.new_tokens, seconds = sec,
-          tokens_per_s = B * cfg.new_tokens / sec}
+          tokens_per_s = B * cfg.new_tokens / sec, weight_bytes = weight_bytes,
+          steps_per_s = cfg.new_tokens / sec}
 end
 
 for _, B in ipairs(list_of(cfg.batches)) do
@@ -145,7 +152,7 @@ for _, B in ipairs(list_of(cfg.batches)) do
   if cfg.device == "cuda" then recx.cuda.empty_cache() end
 end
 if only.decode then
-  for _, B in ipairs({1, 32}) do emit(decode_row("decode B" .. B, B)) end
+  for _, B in ipairs(list_of(cfg.decode_batches)) do emit(decode_row("decode B" .. B, B)) end
 end
 
 local out = cfg.json ~= "" and cfg.json or ((os.getenv("OUT") or "out/bench") .. "/llm_recx.json")
