@@ -12,9 +12,13 @@
  * different threads are independent. Callbacks never longjmp: a progress callback's nonzero
  * return or a pending interrupt aborts the transfer through libcurl's own abort path, and the
  * status is returned afterwards.
+ *
+ * libcurl is optional at build time (RECX_WITH_CURL, set by CMake when pkg-config finds it):
+ * without it both transfers fail with RX_ERR_UNSUPPORTED saying so, and nothing else changes.
  */
 #include "../core/core.h"
 
+#ifdef RECX_WITH_CURL
 #include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
@@ -417,3 +421,41 @@ rx_status rx_http_get(const char *url, const rx_http_opts *opts, int64_t max_byt
 }
 
 void rx_http_free(void *p) { free(p); }
+
+#else /* !RECX_WITH_CURL */
+
+#include <stdlib.h>
+#include <string.h>
+
+static rx_status no_curl(const char *op, const char *url, rx_http_result *res)
+{
+    if (res) {
+        memset(res, 0, sizeof *res);
+        res->content_length = -1;
+        res->linked_size = -1;
+        res->retry_after = -1;
+    }
+    return rx_fail(RX_ERR_UNSUPPORTED, "%s: GET %s: this recx was built without libcurl (install libcurl4-openssl-dev "
+                   "and rebuild)", op, url ? url : "(null)");
+}
+
+rx_status rx_http_download(const char *url, const char *path, const rx_http_opts *opts, rx_http_result *res)
+{
+    (void)path;
+    (void)opts;
+    return no_curl("http_download", url, res);
+}
+
+rx_status rx_http_get(const char *url, const rx_http_opts *opts, int64_t max_bytes, char **body, int64_t *len,
+                      rx_http_result *res)
+{
+    (void)opts;
+    (void)max_bytes;
+    if (body) *body = NULL;
+    if (len) *len = 0;
+    return no_curl("http_get", url, res);
+}
+
+void rx_http_free(void *p) { free(p); }
+
+#endif /* RECX_WITH_CURL */
