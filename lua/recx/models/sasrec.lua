@@ -18,6 +18,20 @@
 --   local user = m:user_embedding(seq)    -- seq (B, L) i64 left-padded -> (B, dim)
 --   local scores = m:scores(seq)          -- (B, n_items)
 --   local loss = m:loss(seq, targets)     -- targets (B) i64 -> scalar
+--
+-- The "paper" variant (SASRec.Paper, or SASRec.build({variant = "paper", ...})) is the
+-- architecture of the SASRec paper as the authors' TensorFlow code builds it (kang205/SASRec,
+-- read for facts only), used by recipes/sasrec_paper.lua to check recx against the paper:
+--   x = Dropout(ItemEmb[seq] * sqrt(dim) + PosEmb[0..L-1]) * m          (m: 1 where seq != 0)
+--   blocks x [q = LN(x); x = q + Attn(Q = q Wq + bq, K = x Wk + bk, V = x Wv + bv)
+--             (causal, padded keys masked, dropout on the probabilities, no output projection)
+--             h = LN(x); x = (h + Dropout(W2 Dropout(relu(W1 h + b1)) + b2)) * m]
+--   hidden = LN(x)       (LayerNorm eps 1e-8 everywhere)
+-- Init: embeddings and Linear weights Xavier-uniform (TensorFlow's default), biases 0, LayerNorm
+-- 1 / 0, padding row 0. Training: binary cross-entropy of each position's next item against one
+-- sampled negative (m:bce_loss). Items are scored with the unscaled item table.
+-- Both variants have m:user_embedding (= m:user_vectors), m:scores, m:item_vectors() and m.cfg, and
+-- are saved and rebuilt through recx.rec.model_file (safetensors + config metadata).
 local recx = require "recx"
 local nn = recx.nn
 local F = nn.functional
@@ -149,6 +163,123 @@ end
 -- Full-softmax loss: mean over rows of logsumexp(scores) - scores[target]; targets (B) integer.
 function SASRec:loss(item_seq, targets)
   return F.cross_entropy(self:scores(item_seq), targets)
+end
+
+-- The item table (n_items, dim) that scores are dot products with (a live parameter).
+function SASRec:item_vectors()
+  return self.item_embedding.weight
+end
+SASRec.user_vectors = SASRec.user_embedding -- the name MF shares
+
+-- ---- the paper variant ---------------------------------------------------------------------------
+
+local Paper = nn.Module:extend("SASRecPaper")
+
+local paper_defaults = {dim = 50, layers = 2, heads = 1, max_len = 50, dropout = 0.5, eps = 1e-8, seed = 0}
+
+local PaperBlock = nn.Module:extend("SASRecPaperBlock")
+
+function PaperBlock:init(c, g, drop_g)
+  self.heads, self.head_dim, self.p, self.generator = c.heads, c.dim // c.heads, c.dropout, drop_g
+  self:add_module("attn_norm", nn.LayerNorm(c.dim, {eps = c.eps}))
+  for _, n in ipairs({"query", "key", "value"}) do self:add_module(n, nn.Linear(c.dim, c.dim, {generator = g})) end
+  self:add_module("ffn_norm", nn.LayerNorm(c.dim, {eps = c.eps}))
+  self:add_module("dense1", nn.Linear(c.dim, c.dim, {generator = g}))
+  self:add_module("dense2", nn.Linear(c.dim, c.dim, {generator = g}))
+  self:add_module("drop", nn.Dropout(c.dropout, {generator = drop_g}))
+end
+
+-- x (B, L, C), mask (B, 1, L, L) additive, keep (B, L, 1) float 1/0 -> (B, L, C)
+function PaperBlock:forward(x, mask, keep)
+  local B, L, C = x:size(1), x:size(2), x:size(3)
+  local q = self.attn_norm(x)
+  local function heads(t) return t:view(B, L, self.heads, self.head_dim):transpose(2, 3) end
+  local ctx = F.attention(heads(self.query(q)), heads(self.key(x)), heads(self.value(x)), {additive_mask = mask,
+    dropout = self.training and self.p or 0, generator = self.generator})
+  x = q + ctx:transpose(2, 3):reshape(B, L, C)
+  local h = self.ffn_norm(x)
+  return (h + self.drop(self.dense2(self.drop(self.dense1(h):relu())))) * keep
+end
+
+-- cfg: n_items (required, pad id 0 included), dim (50), layers (2), heads (1), max_len (50),
+-- dropout (0.5: embeddings, attention probabilities, FFN), eps (1e-8), seed.
+function Paper:init(cfg)
+  cfg = cfg or {}
+  local c = {variant = "paper"}
+  for k, v in pairs(paper_defaults) do c[k] = cfg[k] == nil and v or cfg[k] end
+  c.n_items = cfg.n_items
+  if math.type(c.n_items) ~= "integer" or c.n_items < 2 then
+    error("SASRec.Paper: n_items: expected an integer >= 2 (pad id 0 included), got " .. tostring(c.n_items), 3)
+  end
+  if c.dim % c.heads ~= 0 then
+    error(string.format("SASRec.Paper: heads (%d) must divide dim (%d)", c.heads, c.dim), 3)
+  end
+  self.cfg = c
+  local g = tensor.generator(c.seed)
+  self.generator = tensor.generator(c.seed + 1)
+  self:add_module("item_embedding", nn.Embedding(c.n_items, c.dim, {padding_idx = PAD, generator = g}))
+  self:add_module("position_embedding", nn.Embedding(c.max_len, c.dim, {generator = g}))
+  self:add_module("emb_drop", nn.Dropout(c.dropout, {generator = self.generator}))
+  local blocks = nn.ModuleList()
+  for _ = 1, c.layers do blocks:append(PaperBlock(c, g, self.generator)) end
+  self:add_module("blocks", blocks)
+  self:add_module("last_layernorm", nn.LayerNorm(c.dim, {eps = c.eps}))
+  for _, e in ipairs(self:named_parameters()) do
+    local name, p = e[1], e[2]
+    if not name:find("norm") then
+      if name:sub(-5) == ".bias" then nn.init.zeros_(p) else nn.init.xavier_uniform_(p, 1, g) end
+    end
+  end
+  recx.no_grad(function() self.item_embedding.weight:select(1, PAD + 1):fill_(0) end)
+end
+
+-- item_seq (B, L) integer, left-padded with 0 -> hidden states (B, L, dim) (zero at padding
+-- before the last LayerNorm)
+function Paper:forward(item_seq)
+  local B, L = item_seq:size(1), item_seq:size(2)
+  if L > self.cfg.max_len then
+    error(string.format("SASRec.Paper: item_seq: length %d exceeds max_len %d", L, self.cfg.max_len), 2)
+  end
+  local w = self.item_embedding.weight
+  local keep = item_seq:ne(PAD):to(w:dtype()):view(B, L, 1)
+  local pos = tensor.arange(0, L, {dtype = "i64", device = w:device()})
+  local x = self.item_embedding(item_seq) * math.sqrt(self.cfg.dim) + self.position_embedding(pos)
+  x = self.emb_drop(x) * keep
+  local mask = additive_mask(item_seq, w:dtype())
+  for i = 1, #self.blocks do x = self.blocks[i](x, mask, keep) end
+  return self.last_layernorm(x)
+end
+
+Paper.user_embedding = SASRec.user_embedding
+Paper.scores = SASRec.scores
+Paper.loss = SASRec.loss
+Paper.item_vectors = SASRec.item_vectors
+Paper.user_vectors = SASRec.user_embedding
+
+-- The paper's training loss. item_seq, pos, neg (B, L) integer; rows (K) i64: the 0-based flat
+-- positions b * L + t where pos is not padding. Mean over those positions of
+-- -log sigmoid(h . E[pos]) - log(1 - sigmoid(h . E[neg])).
+function Paper:bce_loss(item_seq, pos, neg, rows)
+  local B, L, C = item_seq:size(1), item_seq:size(2), self.cfg.dim
+  local h = self(item_seq):reshape(B * L, C):index_select(1, rows)                     -- (K, C)
+  local w = self.item_embedding.weight
+  local pl = (h * F.embedding(w, pos:reshape(B * L):index_select(1, rows))):sum(2)     -- (K)
+  local nl = (h * F.embedding(w, neg:reshape(B * L):index_select(1, rows))):sum(2)
+  local K = rows:size(1)
+  local ones = tensor.ones(K, {dtype = w:dtype(), device = w:device()})
+  return F.bce_with_logits(pl, ones) + F.bce_with_logits(nl, ones * 0)
+end
+
+SASRec.Paper = Paper
+
+-- build(cfg): the paper variant when cfg.variant == "paper", else UniRec's.
+function SASRec.build(cfg)
+  if cfg and cfg.variant == "paper" then return Paper(cfg) end
+  local c = {}
+  for k, v in pairs(cfg or {}) do if k ~= "variant" then c[k] = v end end
+  local m = SASRec(c)
+  m.cfg.variant = "unirec"
+  return m
 end
 
 return SASRec
