@@ -14,7 +14,10 @@
  * loaded with cp.async, the next key/value (or query) tile in flight while the current one is
  * used. 4 warps per block, each owning 16 rows of the tile.
  *   forward   64 queries per block against 64-key tiles: S = Q K^T, masks, online softmax in the
- *             log2 domain (exp2f), dropout, O += P V with P rounded to the operand dtype;
+ *             log2 domain (exp2f), dropout, O += P V with P rounded to the operand dtype; with
+ *             D 64 held to 128 registers so that 4 blocks (16 warps) fit an SM instead of 3 at
+ *             156 registers (a few values spill to L1): more warps to cover each block's
+ *             first loads, and 2.2 waves instead of 2.9 for 1152 blocks on 132 SMs;
  *   backward  delta = rowsum(dO * O) first (one warp per row), then two kernels, so that no sum
  *             depends on scheduling (no float atomics): dK/dV per block of 64 keys and query
  *             head, looping over its query tiles (S^T = K Q^T, P^T = exp(S^T - lse),
@@ -247,7 +250,7 @@ __device__ __forceinline__ bool tile_is_full(const attn_args &a, int64_t m0, int
 }
 
 template <typename T, int D>
-__global__ void __launch_bounds__(ATTN_THREADS) attn_fwd_mma(attn_args a, T *out, float *lse)
+__global__ void __launch_bounds__(ATTN_THREADS, D == 64 ? 4 : 1) attn_fwd_mma(attn_args a, T *out, float *lse)
 {
     constexpr int BM = 64, BN = 64, NT = BN / 8;
     extern __shared__ __align__(128) unsigned char smem[];

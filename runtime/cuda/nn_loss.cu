@@ -9,7 +9,10 @@
  *   scratch, and one block adds the rows in index order (and the weights of the rows kept) for the
  *   mean. The backward reads each logit once and writes (softmax - onehot) * w * grad / sum_w
  *   straight into dlogits: exp(x - lse) at the compute precision, the product with the row's
- *   coefficient in double and one rounding, as on the CPU; no probabilities are stored.
+ *   coefficient in double and one rounding, as on the CPU; no probabilities are stored. Both
+ *   passes load CE_UNROLL vectors per thread before using any (one load at a time left each
+ *   thread waiting on every load: the backward's stores may alias the next load as far as the
+ *   compiler knows), and use them in the same order as one at a time (the same bits).
  * - BCE and MSE in double (the CPU's formulas: max(x, 0) - x t + log1p(exp(-|x|)) and (a - b)^2),
  *   with per-block partial sums of fixed chunks added in chunk order. Upstream gradients are read
  *   on the device, so no call waits for the GPU.
@@ -20,6 +23,7 @@
 #define SUM_THREADS 1024
 #define CHUNK_THREADS 256
 #define CHUNK_PER_THREAD 16 /* a block of the BCE/MSE partial sums covers 4096 elements */
+#define CE_UNROLL 4         /* 16-byte vectors of a row loaded per thread before any is used */
 
 __device__ __forceinline__ float nn_exp(float x) { return expf(x); }
 __device__ __forceinline__ double nn_exp(double x) { return exp(x); }
@@ -77,9 +81,12 @@ template <typename C, int N> __device__ __forceinline__ lse_acc<C> lse_fold(lse_
     return {m, s};
 }
 
+/* Rows of 512 threads: 3 blocks an SM (40 registers; f64 unbounded), so CE_UNROLL loads per
+ * thread do not cost occupancy below 1536 threads. */
 template <typename T, int TPR, typename IT, typename ST>
-__global__ void ce_forward_kernel(const T *logits, const IT *targets, const T *weights, ST *lse_out, double *row_loss,
-                                  int64_t n, int64_t v, int64_t ignore_index, bool vec)
+__global__ void __launch_bounds__(TPR == 512 ? 512 : RX_CUDA_THREADS, TPR == 512 && sizeof(T) < 8 ? 3 : 1)
+    ce_forward_kernel(const T *logits, const IT *targets, const T *weights, ST *lse_out, double *row_loss, int64_t n,
+                      int64_t v, int64_t ignore_index, bool vec)
 {
     using C = typename rx_compute<T>::type;
     constexpr int VEC = rx_nn_vec<T>();
@@ -91,8 +98,15 @@ __global__ void ce_forward_kernel(const T *logits, const IT *targets, const T *w
         lse_acc<C> a = {-INFINITY, (C)0};
         int64_t start = 0;
         if (vec) {
-            int64_t nv = v / VEC;
-            for (int64_t k = lane; k < nv; k += TPR) {
+            int64_t nv = v / VEC, k = lane;
+            for (; k + (CE_UNROLL - 1) * TPR < nv; k += CE_UNROLL * TPR) {
+                C xs[CE_UNROLL][VEC];
+#pragma unroll
+                for (int u = 0; u < CE_UNROLL; u++) rx_nn_load_vec<T, VEC>(x, (k + u * TPR) * VEC, xs[u]);
+#pragma unroll
+                for (int u = 0; u < CE_UNROLL; u++) a = lse_fold(a, xs[u]);
+            }
+            for (; k < nv; k += TPR) {
                 C xs[VEC];
                 rx_nn_load_vec<T, VEC>(x, k * VEC, xs);
                 a = lse_fold(a, xs);
@@ -136,9 +150,12 @@ __global__ void ce_reduce_kernel(const double *row_loss, const IT *targets, cons
         rx_dev_store_double(loss, loss_dt, ws != 0.0 ? tot / ws : 0.0);
 }
 
+/* Rows of 512 threads: 2 blocks an SM (64 registers, a few bytes spilled to L1; unbounded it
+ * took 87 registers and 1 block). */
 template <typename T, int TPR, typename IT, typename ST>
-__global__ void ce_backward_kernel(T *dlogits, const T *logits, const IT *targets, const T *weights, const ST *lse,
-                                   const double *coef_base, int64_t n, int64_t v, int64_t ignore_index, bool vec)
+__global__ void __launch_bounds__(TPR == 512 ? 512 : RX_CUDA_THREADS, TPR == 512 ? 2 : 1)
+    ce_backward_kernel(T *dlogits, const T *logits, const IT *targets, const T *weights, const ST *lse,
+                       const double *coef_base, int64_t n, int64_t v, int64_t ignore_index, bool vec)
 {
     using C = typename rx_compute<T>::type;
     constexpr int VEC = rx_nn_vec<T>();
@@ -159,8 +176,23 @@ __global__ void ce_backward_kernel(T *dlogits, const T *logits, const IT *target
         };
         int64_t start = 0;
         if (vec) {
-            int64_t nv = v / VEC;
-            for (int64_t k = lane; k < nv; k += TPR) {
+            int64_t nv = v / VEC, k = lane;
+            for (; k + (CE_UNROLL - 1) * TPR < nv; k += CE_UNROLL * TPR) {
+                C xs[CE_UNROLL][VEC];
+                if (coef != 0.0) {
+#pragma unroll
+                    for (int u = 0; u < CE_UNROLL; u++) rx_nn_load_vec<T, VEC>(x, (k + u * TPR) * VEC, xs[u]);
+                }
+#pragma unroll
+                for (int u = 0; u < CE_UNROLL; u++) {
+                    int64_t ku = k + u * TPR;
+                    rx_vec<T, VEC> o;
+#pragma unroll
+                    for (int j = 0; j < VEC; j++) o.v[j] = value(coef != 0.0 ? xs[u][j] : (C)0, ku * VEC + j);
+                    *reinterpret_cast<rx_vec<T, VEC> *>(d + ku * VEC) = o;
+                }
+            }
+            for (; k < nv; k += TPR) {
                 C xs[VEC];
                 rx_vec<T, VEC> o;
                 if (coef != 0.0) rx_nn_load_vec<T, VEC>(x, k * VEC, xs);

@@ -4,8 +4,10 @@
  *
  * Owns:
  * - the row layout: a group of TPR threads per row (a warp for C <= 1024, 128 threads for
- *   C <= 4096, 512 beyond), 16-byte vector accesses when C and the pointers allow, several passes
- *   over a row (statistics, then the output), the later ones re-reading the row from L1/L2;
+ *   C <= 4096, 512 beyond), 16-byte vector accesses when C and the pointers allow; rows of up
+ *   to 8 vectors per thread are loaded into registers at once (all loads in flight) and read
+ *   once, longer or unaligned ones take several passes (statistics, then the output), the later
+ *   ones re-reading the row from L1/L2;
  * - the statistics: per-thread sums in the compute type (f32 for f32/f16/bf16, f64 for f64),
  *   combined across the group in double in a fixed order; LayerNorm takes the mean first, then
  *   the biased variance of the deviations, as the CPU does;
@@ -16,8 +18,9 @@
  *   the chunk's partial row; a second kernel adds the partial rows in double in a fixed order
  *   (16 contiguous ranges of chunks per column, each in chunk order, then the ranges in order).
  *   Results therefore depend on the data only, never on scheduling. Rows of up to 4 vectors per
- *   thread keep x, g, w and the accumulators in registers (one read of each row); longer or
- *   unaligned rows re-read the row for dx and keep the accumulators in shared memory.
+ *   thread keep x, g and the accumulators in registers (one read of each row; RMSNorm takes two
+ *   rows a step); longer or unaligned rows re-read the row for dx and keep the accumulators in
+ *   shared memory.
  *
  *   RMSNorm:   y = x r w,                  r = 1 / sqrt(mean(x^2) + eps)
  *              dx = r (g w) - r^3 x mean(g w x),   dw = sum_rows g x r
@@ -148,6 +151,85 @@ __global__ void norm_forward_kernel(T *out, stat_t<T> *mean_out, stat_t<T> *rstd
     }
 }
 
+/* The forward for rows that fit in registers (16-byte vectors, c <= TPR * VEC * NV, x, out, w
+ * and b aligned): each thread loads its NV vectors of the row before using any (all of the row's
+ * loads in flight at once, where the row loop of norm_forward_kernel waits on each), takes the
+ * statistics from the registers and writes the output from them, so x is read once; w and b are
+ * loaded as vectors (L1/L2 hits after the first rows). Same per-thread order, same group sums and
+ * same expressions as norm_forward_kernel: the same bits. */
+template <typename T, int TPR, int KIND, int NV>
+__global__ void __launch_bounds__(TPR <= 128 ? 128 : 512)
+    norm_forward_cached(T *out, stat_t<T> *mean_out, stat_t<T> *rstd_out, const T *x, const T *w, const T *b, int64_t m,
+                        int64_t c, double eps)
+{
+    using C = typename rx_compute<T>::type;
+    constexpr int VEC = rx_nn_vec<T>();
+    using V = rx_vec<T, VEC>;
+    __shared__ double shared[32];
+    int lane = threadIdx.x % TPR;
+    int64_t groups = blockDim.x / TPR, nvec = c / VEC;
+    double inv_c = 1.0 / (double)(c ? c : 1);
+    int64_t iters = (m + (int64_t)gridDim.x * groups - 1) / ((int64_t)gridDim.x * groups);
+    for (int64_t it = 0; it < iters; it++) {
+        int64_t r = (it * gridDim.x + blockIdx.x) * groups + threadIdx.x / TPR;
+        bool live = r < m;
+        const T *xr = x + (live ? r : 0) * c;
+        V xs[NV];
+#pragma unroll
+        for (int k = 0; k < NV; k++) {
+            int64_t kv = lane + (int64_t)k * TPR;
+            if (live && kv < nvec) xs[k] = *reinterpret_cast<const V *>(xr + kv * VEC);
+        }
+        double mu = 0.0;
+        if (KIND == NORM_LN) {
+            C s = 0;
+#pragma unroll
+            for (int k = 0; k < NV; k++) {
+                if (!live || lane + (int64_t)k * TPR >= nvec) continue;
+#pragma unroll
+                for (int j = 0; j < VEC; j++) s += (C)rx_to_c(xs[k].v[j]);
+            }
+            mu = rx_nn_group_sum<TPR>((double)s, shared) * inv_c;
+        }
+        C ss = 0, cmu = (C)mu;
+#pragma unroll
+        for (int k = 0; k < NV; k++) {
+            if (!live || lane + (int64_t)k * TPR >= nvec) continue;
+#pragma unroll
+            for (int j = 0; j < VEC; j++) {
+                C v = (C)rx_to_c(xs[k].v[j]);
+                C d = KIND == NORM_LN ? v - cmu : v;
+                ss += d * d;
+            }
+        }
+        double rs = 1.0 / sqrt(rx_nn_group_sum<TPR>((double)ss, shared) * inv_c + eps);
+        if (!live) continue;
+        C cr = (C)rs;
+#pragma unroll
+        for (int k = 0; k < NV; k++) {
+            int64_t kv = lane + (int64_t)k * TPR;
+            if (kv >= nvec) continue;
+            C wj[VEC], bj[VEC], o[VEC];
+            if (w)
+                rx_nn_load_vec<T, VEC>(w, kv * VEC, wj);
+            if (KIND == NORM_LN && b) rx_nn_load_vec<T, VEC>(b, kv * VEC, bj);
+#pragma unroll
+            for (int j = 0; j < VEC; j++) {
+                C v = (C)rx_to_c(xs[k].v[j]), wv = w ? wj[j] : (C)1;
+                if (KIND == NORM_RMS)
+                    o[j] = v * (cr * wv);
+                else
+                    o[j] = (v - cmu) * cr * wv + (b ? bj[j] : (C)0);
+            }
+            rx_nn_store_vec<T, VEC>(out + r * c, kv * VEC, o);
+        }
+        if (lane == 0) {
+            if (mean_out) mean_out[r] = (stat_t<T>)mu;
+            if (rstd_out) rstd_out[r] = (stat_t<T>)rs;
+        }
+    }
+}
+
 /* Threads per row for rows of c elements. */
 static int norm_tpr(int64_t c) { return c <= 1024 ? 32 : c <= 4096 ? 128 : 512; }
 
@@ -173,13 +255,22 @@ static rx_status norm_forward(const char *op, rx_tensor *out, rx_tensor *mean, r
         using T = typename decltype(tag)::type;
         const T *xp = (const T *)rx_cuda_ptr(x);
         T *op_ = (T *)rx_cuda_ptr(out);
+        const T *wp = w ? (const T *)rx_cuda_ptr(w) : nullptr, *bp = b ? (const T *)rx_cuda_ptr(b) : nullptr;
+        stat_t<T> *mp = mean ? (stat_t<T> *)rx_cuda_ptr(mean) : nullptr;
+        stat_t<T> *rp = rstd ? (stat_t<T> *)rx_cuda_ptr(rstd) : nullptr;
         bool vec = c % rx_nn_vec<T>() == 0 && rx_aligned(xp, 16) && rx_aligned(op_, 16);
+        bool params_aligned = rx_aligned(wp, 16) && rx_aligned(bp, 16);
         return tpr_dispatch(c, [&](auto tpr, int threads) -> rx_status {
             constexpr int TPR = decltype(tpr)::value;
-            int64_t groups = threads / TPR;
-            norm_forward_kernel<T, TPR, KIND><<<rx_cuda_blocks((m + groups - 1) / groups, 1, ctx), threads, 0, ctx->stream>>>(
-                op_, mean ? (stat_t<T> *)rx_cuda_ptr(mean) : nullptr, rstd ? (stat_t<T> *)rx_cuda_ptr(rstd) : nullptr, xp,
-                w ? (const T *)rx_cuda_ptr(w) : nullptr, b ? (const T *)rx_cuda_ptr(b) : nullptr, m, c, eps, vec);
+            int64_t groups = threads / TPR, row_vecs = (c + TPR * rx_nn_vec<T>() - 1) / (TPR * rx_nn_vec<T>());
+            unsigned blocks = rx_cuda_blocks((m + groups - 1) / groups, 1, ctx);
+            cudaStream_t st = ctx->stream;
+            if (vec && params_aligned && row_vecs <= 4)
+                norm_forward_cached<T, TPR, KIND, 4><<<blocks, threads, 0, st>>>(op_, mp, rp, xp, wp, bp, m, c, eps);
+            else if (vec && params_aligned && row_vecs <= 8)
+                norm_forward_cached<T, TPR, KIND, 8><<<blocks, threads, 0, st>>>(op_, mp, rp, xp, wp, bp, m, c, eps);
+            else
+                norm_forward_kernel<T, TPR, KIND><<<blocks, threads, 0, st>>>(op_, mp, rp, xp, wp, bp, m, c, eps, vec);
             return RX_CUDA_LAUNCH_STATUS("norm forward");
         });
     });
@@ -263,34 +354,44 @@ __global__ void norm_backward_kernel(T *dx, part_t<T> *partial, const T *g, cons
         for (int64_t j = lane; j < c; j += TPR) partial[(s * nchunks + chunk) * c + j] = acc_w[s * c + j];
 }
 
-/* Sums two values over the group at once (one pair of barriers instead of two). */
-template <int TPR> __device__ __forceinline__ void group_sum2(double &a, double &b, double2 *shared)
+/* Sums N values over the group at once (one pair of barriers for all), each in the order of
+ * rx_nn_group_sum (the butterfly inside the warp, then the warps in order). */
+template <int TPR, int N> __device__ __forceinline__ void group_sumn(double (&a)[N], double (*shared)[N])
 {
 #pragma unroll
-    for (int m = (TPR < 32 ? TPR : 32) / 2; m >= 1; m >>= 1) {
-        a += __shfl_xor_sync(0xffffffffu, a, m);
-        b += __shfl_xor_sync(0xffffffffu, b, m);
-    }
+    for (int m = (TPR < 32 ? TPR : 32) / 2; m >= 1; m >>= 1)
+#pragma unroll
+        for (int q = 0; q < N; q++) a[q] += __shfl_xor_sync(0xffffffffu, a[q], m);
     if constexpr (TPR > 32) {
         int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
         __syncthreads();
-        if (lane == 0) shared[warp] = make_double2(a, b);
+        if (lane == 0)
+#pragma unroll
+            for (int q = 0; q < N; q++) shared[warp][q] = a[q];
         __syncthreads();
-        double2 r = shared[0];
+#pragma unroll
+        for (int q = 0; q < N; q++) {
+            double r = shared[0][q];
 #pragma unroll 1
-        for (int w = 1; w < TPR / 32; w++) r.x += shared[w].x, r.y += shared[w].y;
-        a = r.x, b = r.y;
+            for (int w = 1; w < TPR / 32; w++) r += shared[w][q];
+            a[q] = r;
+        }
     }
 }
 
 /* The backward for rows that fit in registers (c <= TPR * VEC * NV, 16-byte vectors): each thread
- * keeps its NV vectors of x, g and w in storage form (converted at each use, so that a bf16 row
+ * keeps its NV vectors of x and g in storage form (converted at each use, so that a bf16 row
  * costs half the registers of an f32 copy and more blocks fit on an SM) and its columns' weight-
  * and bias-gradient sums in registers, so a row is read once and the chunk's partial sums need
- * no shared memory. Same chunks, same arithmetic and same partial layout as
- * norm_backward_kernel. RMSNorm rows of 128 threads are held to 128 registers (4 blocks an SM,
- * 2 waves for the 1024 chunks of a 16384-row input instead of 3 blocks and 2.6 waves). */
-template <typename T, int TPR, int KIND, int NV>
+ * no shared memory; w is re-read at each use (L1 hits: registers go to the rows instead). RB
+ * rows are taken per step: all their loads are issued before any use (twice the bytes in flight
+ * of a row at a time: one row a step left the SM waiting on each row's loads, then its barriers)
+ * and their row sums share one pair of barriers; the column sums still add the rows in row
+ * order. Same chunks, same arithmetic and same partial layout as norm_backward_kernel. RMSNorm
+ * (RB 2) is held to 128 registers (4 blocks of 128 threads an SM, 2 waves for the 1024 chunks of
+ * a 16384-row input; 3 blocks would need 2.6 waves; a few values spill to L1); LayerNorm keeps a
+ * row a step (its bias sums take the registers). */
+template <typename T, int TPR, int KIND, int NV, int RB>
 __global__ void __launch_bounds__(TPR <= 128 ? 128 : 512, TPR <= 128 && KIND == NORM_RMS ? 4 : 1)
     norm_backward_cached(T *dx, part_t<T> *partial, const T *g, const T *x, const T *w, const stat_t<T> *mean,
                          const stat_t<T> *rstd, int64_t m, int64_t c, int64_t rpc, int64_t nchunks, int nsum)
@@ -299,69 +400,89 @@ __global__ void __launch_bounds__(TPR <= 128 ? 128 : 512, TPR <= 128 && KIND == 
     using P = part_t<T>;
     using V = rx_vec<T, rx_nn_vec<T>()>;
     constexpr int VEC = rx_nn_vec<T>();
-    __shared__ double2 shared[32];
+    __shared__ double shared[32][2 * RB];
     int lane = threadIdx.x % TPR;
     int64_t chunk = (int64_t)blockIdx.x * (blockDim.x / TPR) + threadIdx.x / TPR, nvec = c / VEC;
-    V wv[NV];
     C aw[NV][VEC], ab[NV][VEC];
 #pragma unroll
-    for (int k = 0; k < NV; k++) {
-        int64_t kv = lane + (int64_t)k * TPR;
+    for (int k = 0; k < NV; k++)
 #pragma unroll
-        for (int j = 0; j < VEC; j++) wv[k].v[j] = rx_from_c<T>((typename rx_compute<T>::type)1), aw[k][j] = (C)0, ab[k][j] = (C)0;
-        if (w && kv < nvec) wv[k] = *reinterpret_cast<const V *>(w + kv * VEC);
-    }
+        for (int j = 0; j < VEC; j++) aw[k][j] = (C)0, ab[k][j] = (C)0;
+    auto wvec = [&](int64_t kv) {
+        V v;
+        if (w) return *reinterpret_cast<const V *>(w + kv * VEC);
+#pragma unroll
+        for (int j = 0; j < VEC; j++) v.v[j] = rx_from_c<T>((C)1);
+        return v;
+    };
     double inv_c = 1.0 / (double)(c ? c : 1);
     int64_t r0 = chunk * rpc, r1 = r0 + rpc < m ? r0 + rpc : m;
-    for (int64_t r = r0; r < r0 + rpc; r++) {
-        bool live = r < r1;
-        const T *xr = x + (live ? r : 0) * c, *gr = g + (live ? r : 0) * c;
-        C rs = live ? (C)rstd[r] : (C)0, mu = live && KIND == NORM_LN ? (C)mean[r] : (C)0;
-        V xs[NV], gs[NV];
-        C s1 = 0, s2 = 0;
+    /* every group runs the same steps: the block-wide reductions need all threads */
+    for (int64_t rb = r0; rb < r0 + rpc; rb += RB) {
+        bool live[RB];
+        C rs[RB], mu[RB];
+        V xs[RB][NV], gs[RB][NV];
 #pragma unroll
-        for (int k = 0; k < NV; k++) {
-            int64_t kv = lane + (int64_t)k * TPR;
-            if (!live || kv >= nvec) continue;
-            xs[k] = *reinterpret_cast<const V *>(xr + kv * VEC);
-            gs[k] = *reinterpret_cast<const V *>(gr + kv * VEC);
-        }
+        for (int q = 0; q < RB; q++) {
+            int64_t r = rb + q;
+            live[q] = r < r1;
+            rs[q] = live[q] ? (C)rstd[r] : (C)0, mu[q] = live[q] && KIND == NORM_LN ? (C)mean[r] : (C)0;
+            const T *xr = x + (live[q] ? r : 0) * c, *gr = g + (live[q] ? r : 0) * c;
 #pragma unroll
-        for (int k = 0; k < NV; k++) {
-            int64_t kv = lane + (int64_t)k * TPR;
-            if (!live || kv >= nvec) continue;
-#pragma unroll
-            for (int j = 0; j < VEC; j++) {
-                C xv = (C)rx_to_c(xs[k].v[j]), gv = (C)rx_to_c(gs[k].v[j]);
-                C xh = KIND == NORM_LN ? (xv - mu) * rs : xv;
-                C gw = gv * (C)rx_to_c(wv[k].v[j]);
-                s1 += gw;
-                s2 += gw * xh;
-                aw[k][j] += KIND == NORM_LN ? gv * xh : gv * xv * rs;
-                if (KIND == NORM_LN) ab[k][j] += gv;
+            for (int k = 0; k < NV; k++) {
+                int64_t kv = lane + (int64_t)k * TPR;
+                if (!live[q] || kv >= nvec) continue;
+                xs[q][k] = *reinterpret_cast<const V *>(xr + kv * VEC);
+                gs[q][k] = *reinterpret_cast<const V *>(gr + kv * VEC);
             }
         }
-        if (!dx) continue;
-        double d1 = (double)s1, d2 = (double)s2;
-        group_sum2<TPR>(d1, d2, shared);
-        if (!live) continue;
-        C m1 = (C)(d1 * inv_c), m2 = (C)(d2 * inv_c);
+        double d[2 * RB];
 #pragma unroll
-        for (int k = 0; k < NV; k++) {
-            int64_t kv = lane + (int64_t)k * TPR;
-            if (kv >= nvec) continue;
-            C o[VEC];
+        for (int q = 0; q < RB; q++) {
+            C s1 = 0, s2 = 0;
 #pragma unroll
-            for (int j = 0; j < VEC; j++) {
-                C xv = (C)rx_to_c(xs[k].v[j]), gw = (C)rx_to_c(gs[k].v[j]) * (C)rx_to_c(wv[k].v[j]);
-                if (KIND == NORM_RMS) {
-                    o[j] = rs * gw - rs * rs * rs * m2 * xv;
-                } else {
-                    C xh = (xv - mu) * rs;
-                    o[j] = rs * (gw - m1 - xh * m2);
+            for (int k = 0; k < NV; k++) {
+                int64_t kv = lane + (int64_t)k * TPR;
+                if (!live[q] || kv >= nvec) continue;
+                V wv = wvec(kv);
+#pragma unroll
+                for (int j = 0; j < VEC; j++) {
+                    C xv = (C)rx_to_c(xs[q][k].v[j]), gv = (C)rx_to_c(gs[q][k].v[j]);
+                    C xh = KIND == NORM_LN ? (xv - mu[q]) * rs[q] : xv;
+                    C gw = gv * (C)rx_to_c(wv.v[j]);
+                    s1 += gw;
+                    s2 += gw * xh;
+                    aw[k][j] += KIND == NORM_LN ? gv * xh : gv * xv * rs[q];
+                    if (KIND == NORM_LN) ab[k][j] += gv;
                 }
             }
-            rx_nn_store_vec<T, VEC>(dx + r * c, kv * VEC, o);
+            d[2 * q] = (double)s1, d[2 * q + 1] = (double)s2;
+        }
+        if (!dx) continue;
+        group_sumn<TPR, 2 * RB>(d, shared);
+#pragma unroll
+        for (int q = 0; q < RB; q++) {
+            if (!live[q]) continue;
+            int64_t r = rb + q;
+            C m1 = (C)(d[2 * q] * inv_c), m2 = (C)(d[2 * q + 1] * inv_c);
+#pragma unroll
+            for (int k = 0; k < NV; k++) {
+                int64_t kv = lane + (int64_t)k * TPR;
+                if (kv >= nvec) continue;
+                V wv = wvec(kv);
+                C o[VEC];
+#pragma unroll
+                for (int j = 0; j < VEC; j++) {
+                    C xv = (C)rx_to_c(xs[q][k].v[j]), gw = (C)rx_to_c(gs[q][k].v[j]) * (C)rx_to_c(wv.v[j]);
+                    if (KIND == NORM_RMS) {
+                        o[j] = rs[q] * gw - rs[q] * rs[q] * rs[q] * m2 * xv;
+                    } else {
+                        C xh = (xv - mu[q]) * rs[q];
+                        o[j] = rs[q] * (gw - m1 - xh * m2);
+                    }
+                }
+                rx_nn_store_vec<T, VEC>(dx + r * c, kv * VEC, o);
+            }
         }
     }
     if (!nsum || chunk >= nchunks) return;
@@ -459,7 +580,8 @@ static rx_status norm_backward(const char *op, rx_tensor *dx, rx_tensor *dw, rx_
              * 512-thread instance, NV 1, is never taken: those rows are longer than 4096) */
             constexpr int NV = TPR <= 128 ? 4 : 1;
             if (TPR <= 128 && vec && c <= (int64_t)TPR * rx_nn_vec<T>() * NV && (!w || rx_aligned(rx_cuda_ptr(w), 16))) {
-                norm_backward_cached<T, TPR, KIND, NV><<<blocks, threads, 0, ctx->stream>>>(
+                constexpr int RB = TPR <= 128 && KIND == NORM_RMS ? 2 : 1;
+                norm_backward_cached<T, TPR, KIND, NV, RB><<<blocks, threads, 0, ctx->stream>>>(
                     dxp, partial.as<P>(), gp, xp, w ? (const T *)rx_cuda_ptr(w) : nullptr,
                     mean ? (const stat_t<T> *)rx_cuda_ptr(mean) : nullptr, (const stat_t<T> *)rx_cuda_ptr(rstd), m, c,
                     rpc, nchunks, nsum);

@@ -10,7 +10,8 @@
  * Covers: col_sum (the bias gradient of linear, also on transposed inputs); embedding and its
  * deterministic backward (repeated and hot ids, padding_idx, i32/i64 ids, a weight with a row
  * stride, bitwise equal to the CPU and between runs); rmsnorm and layernorm (warp, 128- and
- * 512-thread rows, unaligned rows, leading dims, NULL weight/bias, rows far from zero); rope tables
+ * 512-thread rows, unaligned rows, leading dims, NULL weight/bias, rows far from zero, SmolLM2's
+ * 576 channels, an odd number of rows per weight-gradient chunk); rope tables
  * (i32/i64 positions, f32/f64 frequencies, batched positions) and rope on transposed views;
  * attention (tensor-core path: bf16 and f16, head dims 64 and 128, GQA, causal with T != S, key
  * padding, additive masks broadcast over batch or heads, dropout, transposed q/k/v, multi-tile
@@ -18,10 +19,11 @@
  * give zeros and zero gradients); swiglu; dropout (identical masks on both devices, exactly);
  * cross-entropy (ignore_index, weights, i32/i64 targets, a 8192 x 49152 bf16 vocabulary);
  * bce_with_logits and mse; AdamW (f32, f64, f16, bf16 mixed in one call, 0-d and empty tensors,
- * more tensors than one launch takes), AdamW with f32 master weights, SGD (momentum, dampening,
- * nesterov, f32 and bf16 buffers), the global norm and scale_; and a tiny transformer (embedding,
- * rmsnorm, linear, rope, GQA causal attention, swiglu, cross-entropy) trained 10 AdamW steps in
- * f32 on both devices, whose loss curves must agree within 1e-4.
+ * more tensors than one launch takes; offset views, so that the 16-byte vector path and the
+ * per-element path share a launch), AdamW with f32 master weights (also on offset views), SGD
+ * (momentum, dampening, nesterov, f32 and bf16 buffers), the global norm and scale_; and a tiny
+ * transformer (embedding, rmsnorm, linear, rope, GQA causal attention, swiglu, cross-entropy)
+ * trained 10 AdamW steps in f32 on both devices, whose loss curves must agree within 1e-4.
  *
  * Bounds. Elementwise: |cuda - cpu| <= rtol |cpu| + atol max|cpu| (max over the tensor, so atol
  * covers results that cancel); normwise: ||cuda - cpu|| / ||cpu|| <= nrel. NaN matches only NaN.
@@ -353,6 +355,14 @@ static void test_norms(void)
     norm_case(true, 40, 300, RX_F64, true, true, 3, false);
     norm_case(false, 40, 300, RX_F64, true, false, 0, false);
     norm_case(false, 40, 300, RX_F16, true, false, 0, false);
+    /* SmolLM2's rows (576: 3 bf16 vectors or 5 f32 vectors per lane of a warp) */
+    norm_case(false, 64, 576, RX_BF16, true, false, 0, false);
+    norm_case(false, 64, 576, RX_F32, true, false, 0, false);
+    norm_case(true, 64, 576, RX_BF16, true, true, 0, false);
+    /* 17002 rows: 17 rows per chunk of the weight gradient (odd: RMSNorm's two-row steps end on a
+     * lone row) and a last chunk of 2 rows */
+    norm_case(false, 17002, 64, RX_BF16, true, false, 0, false);
+    if (!quick) norm_case(false, 17002, 576, RX_F16, true, false, 0, false);
     if (!quick) norm_case(false, 8192, 4096, RX_BF16, true, false, 0, false); /* the benchmark's shape */
 }
 
@@ -718,6 +728,61 @@ static void tlist_cmp(const char *what_list, const tlist *l, tol t)
     for (int i = 0; i < l->n; i++) CMP(what("%s[%d] %s", what_list, i, rx_dtype_name(rx_tensor_dtype(l->c[i]))), l->g[i], l->c[i], t);
 }
 
+/* A contiguous 1-D view of n elements starting `off` elements into a fresh random tensor, on the
+ * CPU (*c) and the GPU (*g, same values); off > 0 puts it off 16-byte alignment. */
+static void offset_view(int64_t n, int64_t off, rx_dtype dt, double scale, bool nonneg, rx_tensor **c, rx_tensor **g)
+{
+    int64_t total = n + off;
+    rx_tensor *base = rnd(1, &total, dt, scale, 0), *gbase = NULL;
+    if (nonneg) {
+        rx_tensor *ab = NULL;
+        OKS(rx_unary(RX_ABS, base, &ab));
+        rel(1, base);
+        base = ab;
+    }
+    gbase = to_dev(base, GPU);
+    OKS(rx_narrow(base, 0, off, n, c));
+    OKS(rx_narrow(gbase, 0, off, n, g));
+    rel(2, base, gbase);
+}
+
+/* AdamW (plain or with f32 masters) over tensors whose operands start 0..2 elements into their
+ * storage, so that aligned tensors (the 16-byte vector path), tensors with some operands off
+ * alignment and fully misaligned ones (the per-element path) share one launch; sizes around the
+ * 65536-element chunks and the 8-element vectors. Bits equal to the CPU's. */
+static void adamw_views_case(bool master)
+{
+    enum { N = 8, OPS = 5 };
+    const int64_t sizes[N] = {65536 + 37, 1000, 9, 3 * 65536 + 5, 24, 131072, 7, 4096};
+    rx_tensor *c[OPS][N], *g[OPS][N];
+    for (int i = 0; i < N; i++) {
+        rx_dtype pdt = master ? (i % 2 ? RX_BF16 : RX_F16) : (i % 3 == 2 ? RX_BF16 : RX_F32);
+        for (int k = 0; k < OPS; k++) { /* p, grad, exp_avg, exp_avg_sq, master */
+            int64_t off = i < 3 ? 0 : (i + k) % 3;
+            rx_dtype dt = k < 2 ? pdt : RX_F32;
+            offset_view(sizes[i], off, dt, k == 2 ? 0.1 : k == 3 ? 0.05 : 1, k == 3, &c[k][i], &g[k][i]);
+        }
+    }
+    rx_adamw_opts o = {.lr = 3e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.01};
+    for (int step = 1; step <= 2; step++) {
+        o.step = step;
+        if (master) {
+            OKS(rx_adamw_step_master(N, c[0], c[4], c[1], c[2], c[3], &o));
+            OKS(rx_adamw_step_master(N, g[0], g[4], g[1], g[2], g[3], &o));
+        } else {
+            OKS(rx_adamw_step(N, c[0], c[1], c[2], c[3], &o));
+            OKS(rx_adamw_step(N, g[0], g[1], g[2], g[3], &o));
+        }
+    }
+    const char *names[OPS] = {"params", "grads", "exp_avg", "exp_avg_sq", "masters"};
+    for (int k = 0; k < OPS; k++)
+        for (int i = 0; i < N; i++) {
+            if (k != 1 && (k != 4 || master))
+                CMP(what("adamw%s offset views %s[%d]", master ? "_master" : "", names[k], i), g[k][i], c[k][i], EXACT);
+            rel(2, c[k][i], g[k][i]);
+        }
+}
+
 static void test_optimizers(void)
 {
     const rx_dtype mixed[] = {RX_F32, RX_BF16, RX_F16, RX_F64};
@@ -762,6 +827,8 @@ static void test_optimizers(void)
         tlist_cmp("adamw_master masters", &w, EXACT);
         tlist_free(&p), tlist_free(&g), tlist_free(&w), tlist_free(&m), tlist_free(&v);
     }
+    adamw_views_case(false);
+    adamw_views_case(true);
     /* SGD: plain, momentum with dampening, nesterov; f32 and parameter-dtype buffers */
     for (int variant = 0; variant < 3; variant++) {
         tlist p = tlist_new(12, mixed, 4, 0, false), g = tlist_like(&p, RX_BOOL, false);
