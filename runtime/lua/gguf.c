@@ -165,29 +165,23 @@ static int gg_metadata(lua_State *L)
     return 1;
 }
 
-/* g:get(key) -> value, or nil when absent */
-static int gg_get(lua_State *L)
+/* g:METHOD(key): pushes what `push` makes of the value, or nil when the key is absent. */
+static int push_found(lua_State *L, void (*push)(lua_State *L, const rx_gguf_value *v))
 {
     rx_gguf *g = check_file(L, 1);
     const rx_gguf_value *v = rx_gguf_find(g, check_string(L, 2, "a metadata key"));
     if (v)
-        push_value(L, v);
+        push(L, v);
     else
         lua_pushnil(L);
     return 1;
 }
 
+/* g:get(key) -> value, or nil when absent */
+static int gg_get(lua_State *L) { return push_found(L, push_value); }
+
 /* g:metadata_type(key) -> "u32" | "arr[str]" | ..., or nil when absent */
-static int gg_metadata_type(lua_State *L)
-{
-    rx_gguf *g = check_file(L, 1);
-    const rx_gguf_value *v = rx_gguf_find(g, check_string(L, 2, "a metadata key"));
-    if (v)
-        push_type_name(L, v);
-    else
-        lua_pushnil(L);
-    return 1;
-}
+static int gg_metadata_type(lua_State *L) { return push_found(L, push_type_name); }
 
 /* g:keys() -> the metadata keys in file order */
 static int gg_keys(lua_State *L)
@@ -326,6 +320,22 @@ static int64_t entry_int(lua_State *L, int idx, int k, const char *key, const ch
     return v;
 }
 
+/* Raises unless `ok`: the value at idx of metadata entry k is not `what` (a scalar of type tname). */
+static void check_scalar(lua_State *L, int ok, int idx, int k, const char *key, const char *what, const char *tname)
+{
+    if (!ok)
+        rxl_arg_error(L, 2, "metadata[%d] ('%s'): expected %s for type %s, got %s", k, key, what, tname,
+                      luaL_typename(L, idx));
+}
+
+/* Raises unless `ok`: element i (0-based, on top of the stack) of metadata entry k's list is not `what`. */
+static void check_elem(lua_State *L, int ok, int k, const char *key, int64_t i, const char *what)
+{
+    if (!ok)
+        rxl_arg_error(L, 2, "metadata[%d] ('%s'): element %lld: expected %s, got %s", k, key, (long long)i + 1, what,
+                      luaL_typename(L, -1));
+}
+
 static void add_entry(lua_State *L, rx_gguf_writer *w, int k)
 {
     /* the entry table is on top of the stack */
@@ -353,21 +363,15 @@ static void add_entry(lua_State *L, rx_gguf_writer *w, int k)
     rx_status s;
     if (!is_array) {
         if (t == RX_GGUF_STR) {
-            if (lua_type(L, v) != LUA_TSTRING)
-                rxl_arg_error(L, 2, "metadata[%d] ('%s'): expected a string for type str, got %s", k, key,
-                              luaL_typename(L, v));
+            check_scalar(L, lua_type(L, v) == LUA_TSTRING, v, k, key, "a string", tname);
             size_t len;
             const char *str = lua_tolstring(L, v, &len);
             s = rx_gguf_writer_add_string(w, key, str, (int64_t)len);
         } else if (t == RX_GGUF_BOOL) {
-            if (!lua_isboolean(L, v))
-                rxl_arg_error(L, 2, "metadata[%d] ('%s'): expected a boolean for type bool, got %s", k, key,
-                              luaL_typename(L, v));
+            check_scalar(L, lua_isboolean(L, v), v, k, key, "a boolean", tname);
             s = rx_gguf_writer_add_int(w, key, RX_GGUF_BOOL, lua_toboolean(L, v));
         } else if (t == RX_GGUF_F32 || t == RX_GGUF_F64) {
-            if (lua_type(L, v) != LUA_TNUMBER)
-                rxl_arg_error(L, 2, "metadata[%d] ('%s'): expected a number for type %s, got %s", k, key, tname,
-                              luaL_typename(L, v));
+            check_scalar(L, lua_type(L, v) == LUA_TNUMBER, v, k, key, "a number", tname);
             s = rx_gguf_writer_add_float(w, key, (rx_gguf_type)t, lua_tonumber(L, v));
         } else {
             s = rx_gguf_writer_add_int(w, key, (rx_gguf_type)t, entry_int(L, v, k, key, tname));
@@ -376,18 +380,14 @@ static void add_entry(lua_State *L, rx_gguf_writer *w, int k)
         lua_settop(L, e);
         return;
     }
-    if (!lua_istable(L, v))
-        rxl_arg_error(L, 2, "metadata[%d] ('%s'): expected a table (list) for type %s, got %s", k, key, tname,
-                      luaL_typename(L, v));
+    check_scalar(L, lua_istable(L, v), v, k, key, "a table (list)", tname);
     int64_t n = (int64_t)lua_rawlen(L, v);
     if (t == RX_GGUF_STR) {
         const char **strs = scratch(L, sizeof *strs * (size_t)n);
         int64_t *lens = scratch(L, sizeof *lens * (size_t)n);
         for (int64_t i = 0; i < n; i++) {
             lua_rawgeti(L, v, i + 1);
-            if (lua_type(L, -1) != LUA_TSTRING)
-                rxl_arg_error(L, 2, "metadata[%d] ('%s'): element %lld: expected a string, got %s", k, key,
-                              (long long)i + 1, luaL_typename(L, -1));
+            check_elem(L, lua_type(L, -1) == LUA_TSTRING, k, key, i, "a string");
             size_t len;
             strs[i] = lua_tolstring(L, -1, &len); /* kept alive by the list */
             lens[i] = (int64_t)len;
@@ -398,9 +398,7 @@ static void add_entry(lua_State *L, rx_gguf_writer *w, int k)
         double *vals = scratch(L, sizeof *vals * (size_t)n);
         for (int64_t i = 0; i < n; i++) {
             lua_rawgeti(L, v, i + 1);
-            if (lua_type(L, -1) != LUA_TNUMBER)
-                rxl_arg_error(L, 2, "metadata[%d] ('%s'): element %lld: expected a number, got %s", k, key,
-                              (long long)i + 1, luaL_typename(L, -1));
+            check_elem(L, lua_type(L, -1) == LUA_TNUMBER, k, key, i, "a number");
             vals[i] = lua_tonumber(L, -1);
             lua_pop(L, 1);
         }
@@ -410,9 +408,7 @@ static void add_entry(lua_State *L, rx_gguf_writer *w, int k)
         for (int64_t i = 0; i < n; i++) {
             lua_rawgeti(L, v, i + 1);
             if (t == RX_GGUF_BOOL) {
-                if (!lua_isboolean(L, -1))
-                    rxl_arg_error(L, 2, "metadata[%d] ('%s'): element %lld: expected a boolean, got %s", k, key,
-                                  (long long)i + 1, luaL_typename(L, -1));
+                check_elem(L, lua_isboolean(L, -1), k, key, i, "a boolean");
                 vals[i] = lua_toboolean(L, -1);
             } else {
                 vals[i] = entry_int(L, -1, k, key, tname);
@@ -455,6 +451,23 @@ static void add_tensor_entry(lua_State *L, rx_gguf_writer *w, int k)
     lua_settop(L, e);
 }
 
+/* Adds each entry k of the list opts[field] (opts at index 2) with add(L, w, k), the entry on top. */
+static void add_list(lua_State *L, rx_gguf_writer *w, const char *field,
+                     void (*add)(lua_State *L, rx_gguf_writer *w, int k))
+{
+    lua_getfield(L, 2, field);
+    int list = lua_gettop(L);
+    if (lua_istable(L, list)) {
+        int n = (int)lua_rawlen(L, list);
+        for (int k = 1; k <= n; k++) {
+            lua_rawgeti(L, list, k);
+            add(L, w, k);
+            lua_pop(L, 1);
+        }
+    }
+    lua_pop(L, 1);
+}
+
 /* save(path, {metadata = {{key, type, value}, ...}, tensors = {{name, tensor, type = "F16"}, ...}}) */
 static int gg_save(lua_State *L)
 {
@@ -476,24 +489,8 @@ static int gg_save(lua_State *L)
     b->w = NULL;
     luaL_setmetatable(L, WRITER_MT);
     rxl_check_status(L, rx_gguf_writer_new(&b->w));
-    lua_getfield(L, 2, "metadata"); /* 4 */
-    if (lua_istable(L, 4)) {
-        int n = (int)lua_rawlen(L, 4);
-        for (int k = 1; k <= n; k++) {
-            lua_rawgeti(L, 4, k);
-            add_entry(L, b->w, k);
-            lua_pop(L, 1);
-        }
-    }
-    lua_getfield(L, 2, "tensors"); /* 5 */
-    if (lua_istable(L, 5)) {
-        int n = (int)lua_rawlen(L, 5);
-        for (int k = 1; k <= n; k++) {
-            lua_rawgeti(L, 5, k);
-            add_tensor_entry(L, b->w, k);
-            lua_pop(L, 1);
-        }
-    }
+    add_list(L, b->w, "metadata", add_entry);
+    add_list(L, b->w, "tensors", add_tensor_entry);
     rx_status s = rx_gguf_writer_write(b->w, path);
     rx_gguf_writer_free(b->w);
     b->w = NULL;

@@ -188,6 +188,21 @@ static void raise_callback_error(lua_State *L, const progress_ctx *p, rx_status 
     if (st == RX_ERR_INTERRUPTED) rxl_raise(L, st);
 }
 
+/* What a transfer returns: on success the `n_ok` values pushed already and the result table; on
+ * failure raises, or with `safe` returns nil, the message and the result table. */
+static int transfer_results(lua_State *L, rx_status st, const rx_http_result *r, int safe, int n_ok)
+{
+    if (st != RX_OK && !safe) rxl_raise(L, st);
+    if (st != RX_OK) {
+        lua_pushnil(L);
+        lua_pushstring(L, rx_last_error());
+        push_result(L, r);
+        return 3;
+    }
+    push_result(L, r);
+    return n_ok + 1;
+}
+
 static int do_download(lua_State *L, int safe)
 {
     const char *url = luaL_checkstring(L, 1);
@@ -199,15 +214,7 @@ static int do_download(lua_State *L, int safe)
     rx_http_result r;
     rx_status st = rx_http_download(url, path, &o, &r);
     raise_callback_error(L, &p, st);
-    if (st != RX_OK && !safe) rxl_raise(L, st);
-    if (st != RX_OK) {
-        lua_pushnil(L);
-        lua_pushstring(L, rx_last_error());
-        push_result(L, &r);
-        return 3;
-    }
-    push_result(L, &r);
-    return 1;
+    return transfer_results(L, st, &r, safe, 0);
 }
 
 static int l_download(lua_State *L) { return do_download(L, 0); }
@@ -228,16 +235,8 @@ static int do_get(lua_State *L, int safe)
         lua_pushlstring(L, body, (size_t)len); /* may raise a memory error: body is freed first */
         rx_http_free(body);
     }
-    if (p.err_ref != LUA_NOREF || st == RX_ERR_INTERRUPTED) raise_callback_error(L, &p, st);
-    if (st != RX_OK && !safe) rxl_raise(L, st);
-    if (st != RX_OK) {
-        lua_pushnil(L);
-        lua_pushstring(L, rx_last_error());
-        push_result(L, &r);
-        return 3;
-    }
-    push_result(L, &r);
-    return 2;
+    raise_callback_error(L, &p, st);
+    return transfer_results(L, st, &r, safe, 1);
 }
 
 static int l_get(lua_State *L) { return do_get(L, 0); }

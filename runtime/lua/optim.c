@@ -93,34 +93,39 @@ static void check_keys(lua_State *L, int idx, const char *const *known, const ch
     }
 }
 
+/* The AdamW options table at idx: {lr=, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0, step=};
+ * lr and the integer (1-based) step are required. */
+static rx_adamw_opts check_adamw_opts(lua_State *L, int idx)
+{
+    static const char *const keys[] = {"lr", "beta1", "beta2", "eps", "weight_decay", "step", NULL};
+    check_keys(L, idx, keys, "lr, beta1, beta2, eps, weight_decay, step");
+    rx_adamw_opts o;
+    o.lr = opt_number(L, idx, "lr", NAN);
+    o.beta1 = opt_number(L, idx, "beta1", 0.9);
+    o.beta2 = opt_number(L, idx, "beta2", 0.999);
+    o.eps = opt_number(L, idx, "eps", 1e-8);
+    o.weight_decay = opt_number(L, idx, "weight_decay", 0.0);
+    lua_getfield(L, idx, "step");
+    int ok = 0;
+    o.step = (int64_t)lua_tointegerx(L, -1, &ok);
+    if (!ok && lua_type(L, -1) == LUA_TNUMBER)
+        rxl_arg_error(L, idx, "step: expected an integer step number (1-based), got %.14g", lua_tonumber(L, -1));
+    if (!ok) rxl_arg_error(L, idx, "step: expected an integer step number (1-based), got %s", luaL_typename(L, -1));
+    lua_pop(L, 1);
+    if (isnan(o.lr)) rxl_arg_error(L, idx, "lr: expected a number, got nil");
+    return o;
+}
+
 /* adamw_step(params, grads, exp_avgs, exp_avg_sqs, {lr=, beta1=, beta2=, eps=, weight_decay=,
  * step=}): one AdamW update in place; step is the 1-based step number (bias correction). */
 static int optim_adamw_step(lua_State *L)
 {
-    static const char *const keys[] = {"lr", "beta1", "beta2", "eps", "weight_decay", "step", NULL};
     int n;
     rx_tensor **params = check_list(L, 1, "params", -1, 0, &n);
     rx_tensor **grads = check_list(L, 2, "grads", n, 0, NULL);
     rx_tensor **m = check_list(L, 3, "exp_avgs", n, 0, NULL);
     rx_tensor **v = check_list(L, 4, "exp_avg_sqs", n, 0, NULL);
-    check_keys(L, 5, keys, "lr, beta1, beta2, eps, weight_decay, step");
-    rx_adamw_opts o;
-    o.lr = opt_number(L, 5, "lr", NAN);
-    o.beta1 = opt_number(L, 5, "beta1", 0.9);
-    o.beta2 = opt_number(L, 5, "beta2", 0.999);
-    o.eps = opt_number(L, 5, "eps", 1e-8);
-    o.weight_decay = opt_number(L, 5, "weight_decay", 0.0);
-    lua_getfield(L, 5, "step");
-    int ok = 0;
-    o.step = (int64_t)lua_tointegerx(L, -1, &ok);
-    if (!ok && lua_type(L, -1) == LUA_TNUMBER)
-        return rxl_arg_error(L, 5, "step: expected an integer step number (1-based), got %.14g",
-                             lua_tonumber(L, -1));
-    if (!ok)
-        return rxl_arg_error(L, 5, "step: expected an integer step number (1-based), got %s",
-                             luaL_typename(L, -1));
-    lua_pop(L, 1);
-    if (isnan(o.lr)) return rxl_arg_error(L, 5, "lr: expected a number, got nil");
+    rx_adamw_opts o = check_adamw_opts(L, 5);
     rxl_check_status(L, rx_adamw_step(n, params, grads, m, v, &o));
     return 0;
 }
@@ -130,26 +135,13 @@ static int optim_adamw_step(lua_State *L)
  * rounded to its dtype (rx_adamw_step_master). */
 static int optim_adamw_step_master(lua_State *L)
 {
-    static const char *const keys[] = {"lr", "beta1", "beta2", "eps", "weight_decay", "step", NULL};
     int n;
     rx_tensor **params = check_list(L, 1, "params", -1, 0, &n);
     rx_tensor **masters = check_list(L, 2, "masters", n, 0, NULL);
     rx_tensor **grads = check_list(L, 3, "grads", n, 0, NULL);
     rx_tensor **m = check_list(L, 4, "exp_avgs", n, 0, NULL);
     rx_tensor **v = check_list(L, 5, "exp_avg_sqs", n, 0, NULL);
-    check_keys(L, 6, keys, "lr, beta1, beta2, eps, weight_decay, step");
-    rx_adamw_opts o;
-    o.lr = opt_number(L, 6, "lr", NAN);
-    o.beta1 = opt_number(L, 6, "beta1", 0.9);
-    o.beta2 = opt_number(L, 6, "beta2", 0.999);
-    o.eps = opt_number(L, 6, "eps", 1e-8);
-    o.weight_decay = opt_number(L, 6, "weight_decay", 0.0);
-    lua_getfield(L, 6, "step");
-    int ok = 0;
-    o.step = (int64_t)lua_tointegerx(L, -1, &ok);
-    if (!ok) return rxl_arg_error(L, 6, "step: expected an integer step number (1-based), got %s", luaL_typename(L, -1));
-    lua_pop(L, 1);
-    if (isnan(o.lr)) return rxl_arg_error(L, 6, "lr: expected a number, got nil");
+    rx_adamw_opts o = check_adamw_opts(L, 6);
     rxl_check_status(L, rx_adamw_step_master(n, params, masters, grads, m, v, &o));
     return 0;
 }

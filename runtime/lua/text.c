@@ -135,6 +135,30 @@ static int64_t string_array(lua_State *L, int tbl, const char *key, scratch *s, 
     return n;
 }
 
+/* The per-token list `key` of the metadata table (argument 1), n_tokens `what` ("scores"), read into
+ * a scratch array in `slot`: floats, or with `ints` int32s. NULL when the list is absent. */
+static void *per_token(lua_State *L, const char *key, const char *what, int64_t n_tokens, scratch *s, int slot,
+                       int ints)
+{
+    void *out = NULL;
+    if (lua_getfield(L, 1, key) == LUA_TTABLE) {
+        int64_t n = (int64_t)luaL_len(L, -1);
+        if (n != n_tokens)
+            rxl_arg_error(L, 1, "'%s': expected %lld %s, got %lld", key, (long long)n_tokens, what, (long long)n);
+        out = scratch_alloc(L, s, slot, (size_t)n * (ints ? sizeof(int32_t) : sizeof(float)));
+        for (int64_t i = 0; i < n; i++) {
+            lua_geti(L, -1, i + 1);
+            if (ints)
+                ((int32_t *)out)[i] = (int32_t)lua_tointeger(L, -1);
+            else
+                ((float *)out)[i] = (float)lua_tonumber(L, -1);
+            lua_pop(L, 1);
+        }
+    }
+    lua_pop(L, 1);
+    return out;
+}
+
 /* core.text.from_gguf(metadata) */
 static int text_from_gguf(lua_State *L)
 {
@@ -157,30 +181,8 @@ static int text_from_gguf(lua_State *L)
     m.n_merges = string_array(L, 1, "tokenizer.ggml.merges", s, 2, &merges, &mlens);
     m.merges = merges;
     m.merge_lens = mlens;
-    if (lua_getfield(L, 1, "tokenizer.ggml.scores") == LUA_TTABLE) {
-        int64_t n = (int64_t)luaL_len(L, -1);
-        if (n != m.n_tokens) rxl_arg_error(L, 1, "'tokenizer.ggml.scores': expected %lld scores, got %lld", (long long)m.n_tokens, (long long)n);
-        float *sc = scratch_alloc(L, s, 4, (size_t)n * sizeof(float));
-        for (int64_t i = 0; i < n; i++) {
-            lua_geti(L, -1, i + 1);
-            sc[i] = (float)lua_tonumber(L, -1);
-            lua_pop(L, 1);
-        }
-        m.scores = sc;
-    }
-    lua_pop(L, 1);
-    if (lua_getfield(L, 1, "tokenizer.ggml.token_type") == LUA_TTABLE) {
-        int64_t n = (int64_t)luaL_len(L, -1);
-        if (n != m.n_tokens) rxl_arg_error(L, 1, "'tokenizer.ggml.token_type': expected %lld types, got %lld", (long long)m.n_tokens, (long long)n);
-        int32_t *ty = scratch_alloc(L, s, 5, (size_t)n * sizeof(int32_t));
-        for (int64_t i = 0; i < n; i++) {
-            lua_geti(L, -1, i + 1);
-            ty[i] = (int32_t)lua_tointeger(L, -1);
-            lua_pop(L, 1);
-        }
-        m.token_types = ty;
-    }
-    lua_pop(L, 1);
+    m.scores = per_token(L, "tokenizer.ggml.scores", "scores", m.n_tokens, s, 4, 0);
+    m.token_types = per_token(L, "tokenizer.ggml.token_type", "types", m.n_tokens, s, 5, 1);
     m.bos_id = opt_int_field(L, 1, "tokenizer.ggml.bos_token_id", -1);
     m.eos_id = opt_int_field(L, 1, "tokenizer.ggml.eos_token_id", -1);
     m.unk_id = opt_int_field(L, 1, "tokenizer.ggml.unknown_token_id", -1);

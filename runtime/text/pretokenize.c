@@ -23,7 +23,9 @@ rx_status rx_regex_compile(const char *pattern, int64_t len, int literal, const 
 {
     int err = 0;
     PCRE2_SIZE erroff = 0;
-    uint32_t opts = PCRE2_UTF | PCRE2_UCP | PCRE2_NO_UTF_CHECK | (literal ? PCRE2_LITERAL : 0);
+    /* PCRE2 accepts PCRE2_UTF but not PCRE2_UCP together with PCRE2_LITERAL (a literal has no
+     * character classes for UCP to change) */
+    uint32_t opts = PCRE2_UTF | PCRE2_NO_UTF_CHECK | (literal ? PCRE2_LITERAL : PCRE2_UCP);
     *re = pcre2_compile((PCRE2_SPTR)pattern, (PCRE2_SIZE)len, opts, &err, &erroff, NULL);
     if (!*re) {
         PCRE2_UCHAR msg[256];

@@ -31,6 +31,14 @@ static rx_status bad(const jctx *c, const char *path, const char *expected)
     return rx_fail(RX_ERR_FORMAT, "%s: %s: expected %s", c->name, path, expected);
 }
 
+/* unsupported() for the field `field` of the node at `path` ("decoder.type"). */
+static rx_status unsupported_at(const jctx *c, const char *path, const char *field, const char *what)
+{
+    char sub[160];
+    snprintf(sub, sizeof sub, "%s.%s", path, field);
+    return unsupported(c, sub, what);
+}
+
 static const char *jstr(const cJSON *o, const char *key)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
@@ -57,14 +65,12 @@ static char *dupstr(const char *s)
 static rx_status pattern_of(const jctx *c, const cJSON *o, const char *path, const char **pat, int *literal)
 {
     const cJSON *p = cJSON_GetObjectItemCaseSensitive(o, "pattern");
+    *literal = 0;
     if ((*pat = jstr(p, "String"))) {
         *literal = 1;
         return RX_OK;
     }
-    if ((*pat = jstr(p, "Regex"))) {
-        *literal = 0;
-        return RX_OK;
-    }
+    if ((*pat = jstr(p, "Regex"))) return RX_OK;
     return bad(c, path, "pattern {\"String\": ...} or {\"Regex\": ...}");
 }
 
@@ -82,6 +88,17 @@ static rx_status prepend_scheme_of(const jctx *c, const cJSON *o, const char *pa
     return RX_OK;
 }
 
+/* A Replace step: a literal pattern (a regex is not supported) and a 'content' string. */
+static rx_status replace_of(const jctx *c, const cJSON *o, const char *path, const char **pat, const char **content)
+{
+    int literal;
+    RX_TRY(pattern_of(c, o, path, pat, &literal));
+    if (!literal) return unsupported_at(c, path, "pattern.Regex", *pat);
+    *content = jstr(o, "content");
+    if (!*content) return bad(c, path, "a 'content' string");
+    return RX_OK;
+}
+
 static rx_status replacement_of(const jctx *c, const cJSON *o, const char *path, char out[8])
 {
     const char *r = jstr(o, "replacement");
@@ -89,6 +106,31 @@ static rx_status replacement_of(const jctx *c, const cJSON *o, const char *path,
     if (strlen(r) == 0 || strlen(r) > 7) return bad(c, path, "a one-character replacement");
     strcpy(out, r);
     return RX_OK;
+}
+
+typedef rx_status (*node_loader)(jctx *c, const cJSON *n, const char *path);
+
+/* A Sequence node: loads each item of the array n[key] with `load`, naming it path.key[i]. */
+static rx_status load_sequence(jctx *c, const cJSON *n, const char *path, const char *key, node_loader load)
+{
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(n, key), *e;
+    char sub[128];
+    int i = 0;
+    cJSON_ArrayForEach(e, list)
+    {
+        snprintf(sub, sizeof sub, "%s.%s[%d]", path, key, i++);
+        RX_TRY(load(c, e, sub));
+    }
+    return RX_OK;
+}
+
+/* Grows an array of `n` steps of `size` bytes by one zeroed step at the end; NULL when out of memory
+ * (the old array is then untouched). */
+static void *grow_steps(void *steps, int n, size_t size)
+{
+    char *p = realloc(steps, (size_t)(n + 1) * size);
+    if (p) memset(p + (size_t)n * size, 0, size);
+    return p;
 }
 
 /* ---- model ---- */
@@ -150,11 +192,10 @@ static rx_status load_model(jctx *c, const cJSON *m)
 static rx_status add_norm(jctx *c, rx_norm_kind kind, const char *pattern, const char *content)
 {
     rx_tokenizer *t = c->t;
-    rx_norm_step *p = realloc(t->norm, (size_t)(t->n_norm + 1) * sizeof *p);
+    rx_norm_step *p = grow_steps(t->norm, t->n_norm, sizeof *p);
     if (!p) return rx_fail(RX_ERR_NOMEM, "tokenizer: out of memory");
     t->norm = p;
     rx_norm_step *s = &t->norm[t->n_norm];
-    memset(s, 0, sizeof *s);
     s->kind = kind;
     s->pattern = pattern ? dupstr(pattern) : NULL;
     s->content = dupstr(content);
@@ -167,36 +208,19 @@ static rx_status load_normalizer(jctx *c, const cJSON *n, const char *path)
 {
     if (!n || cJSON_IsNull(n)) return RX_OK;
     const char *type = jstr(n, "type");
-    char sub[128];
     if (!type) return bad(c, path, "an object with a type");
-    if (!strcmp(type, "Sequence")) {
-        const cJSON *list = cJSON_GetObjectItemCaseSensitive(n, "normalizers"), *e;
-        int i = 0;
-        cJSON_ArrayForEach(e, list)
-        {
-            snprintf(sub, sizeof sub, "%s.normalizers[%d]", path, i++);
-            RX_TRY(load_normalizer(c, e, sub));
-        }
-        return RX_OK;
-    }
+    if (!strcmp(type, "Sequence")) return load_sequence(c, n, path, "normalizers", load_normalizer);
     if (!strcmp(type, "Prepend")) {
         const char *p = jstr(n, "prepend");
         if (!p) return bad(c, path, "a 'prepend' string");
         return add_norm(c, RX_NORM_PREPEND, NULL, p);
     }
     if (!strcmp(type, "Replace")) {
-        const char *pat, *content = jstr(n, "content");
-        int literal;
-        RX_TRY(pattern_of(c, n, path, &pat, &literal));
-        if (!literal) {
-            snprintf(sub, sizeof sub, "%s.pattern.Regex", path);
-            return unsupported(c, sub, pat);
-        }
-        if (!content) return bad(c, path, "a 'content' string");
+        const char *pat, *content;
+        RX_TRY(replace_of(c, n, path, &pat, &content));
         return add_norm(c, RX_NORM_REPLACE, pat, content);
     }
-    snprintf(sub, sizeof sub, "%s.type", path);
-    return unsupported(c, sub, type);
+    return unsupported_at(c, path, "type", type);
 }
 
 /* ---- pre-tokenizer ---- */
@@ -204,11 +228,10 @@ static rx_status load_normalizer(jctx *c, const cJSON *n, const char *path)
 static rx_status new_pre(jctx *c, rx_pre_step **out)
 {
     rx_tokenizer *t = c->t;
-    rx_pre_step *p = realloc(t->pre, (size_t)(t->n_pre + 1) * sizeof *p);
+    rx_pre_step *p = grow_steps(t->pre, t->n_pre, sizeof *p);
     if (!p) return rx_fail(RX_ERR_NOMEM, "tokenizer: out of memory");
     t->pre = p;
     *out = &t->pre[t->n_pre++];
-    memset(*out, 0, sizeof **out);
     return RX_OK;
 }
 
@@ -220,11 +243,7 @@ static rx_status split_behavior(const jctx *c, const char *s, const char *path, 
     else if (!strcmp(s, "MergedWithPrevious")) *out = RX_SPLIT_MERGED_PREV;
     else if (!strcmp(s, "MergedWithNext")) *out = RX_SPLIT_MERGED_NEXT;
     else if (!strcmp(s, "Contiguous")) *out = RX_SPLIT_CONTIGUOUS;
-    else {
-        char sub[128];
-        snprintf(sub, sizeof sub, "%s.behavior", path);
-        return unsupported(c, sub, s);
-    }
+    else return unsupported_at(c, path, "behavior", s);
     return RX_OK;
 }
 
@@ -237,16 +256,7 @@ static rx_status load_pre(jctx *c, const cJSON *n, const char *path)
     if (c->t->byte_level)
         return rx_fail(RX_ERR_UNSUPPORTED, "%s: %s: a pre-tokenizer after ByteLevel is not supported", c->name, path);
     rx_pre_step *s = NULL;
-    if (!strcmp(type, "Sequence")) {
-        const cJSON *list = cJSON_GetObjectItemCaseSensitive(n, "pretokenizers"), *e;
-        int i = 0;
-        cJSON_ArrayForEach(e, list)
-        {
-            snprintf(sub, sizeof sub, "%s.pretokenizers[%d]", path, i++);
-            RX_TRY(load_pre(c, e, sub));
-        }
-        return RX_OK;
-    }
+    if (!strcmp(type, "Sequence")) return load_sequence(c, n, path, "pretokenizers", load_pre);
     if (!strcmp(type, "Split")) {
         const char *pat;
         int literal;
@@ -285,8 +295,7 @@ static rx_status load_pre(jctx *c, const cJSON *n, const char *path)
         RX_TRY(replacement_of(c, n, path, s->replacement));
         return prepend_scheme_of(c, n, path, &s->prepend);
     }
-    snprintf(sub, sizeof sub, "%s.type", path);
-    return unsupported(c, sub, type);
+    return unsupported_at(c, path, "type", type);
 }
 
 /* ---- post-processor ---- */
@@ -325,22 +334,11 @@ static rx_status load_post(jctx *c, const cJSON *n, const char *path)
 {
     if (!n || cJSON_IsNull(n)) return RX_OK;
     const char *type = jstr(n, "type");
-    char sub[128];
     if (!type) return bad(c, path, "an object with a type");
     if (!strcmp(type, "ByteLevel")) return RX_OK; /* offsets only */
     if (!strcmp(type, "TemplateProcessing")) return load_template(c, n, path);
-    if (!strcmp(type, "Sequence")) {
-        const cJSON *list = cJSON_GetObjectItemCaseSensitive(n, "processors"), *e;
-        int i = 0;
-        cJSON_ArrayForEach(e, list)
-        {
-            snprintf(sub, sizeof sub, "%s.processors[%d]", path, i++);
-            RX_TRY(load_post(c, e, sub));
-        }
-        return RX_OK;
-    }
-    snprintf(sub, sizeof sub, "%s.type", path);
-    return unsupported(c, sub, type);
+    if (!strcmp(type, "Sequence")) return load_sequence(c, n, path, "processors", load_post);
+    return unsupported_at(c, path, "type", type);
 }
 
 /* ---- decoder ---- */
@@ -348,11 +346,10 @@ static rx_status load_post(jctx *c, const cJSON *n, const char *path)
 static rx_status new_dec(jctx *c, rx_dec_kind kind, rx_dec_step **out)
 {
     rx_tokenizer *t = c->t;
-    rx_dec_step *p = realloc(t->dec, (size_t)(t->n_dec + 1) * sizeof *p);
+    rx_dec_step *p = grow_steps(t->dec, t->n_dec, sizeof *p);
     if (!p) return rx_fail(RX_ERR_NOMEM, "tokenizer: out of memory");
     t->dec = p;
     *out = &t->dec[t->n_dec++];
-    memset(*out, 0, sizeof **out);
     (*out)->kind = kind;
     return RX_OK;
 }
@@ -361,31 +358,15 @@ static rx_status load_decoder(jctx *c, const cJSON *n, const char *path)
 {
     if (!n || cJSON_IsNull(n)) return RX_OK;
     const char *type = jstr(n, "type");
-    char sub[128];
     rx_dec_step *d = NULL;
     if (!type) return bad(c, path, "an object with a type");
-    if (!strcmp(type, "Sequence")) {
-        const cJSON *list = cJSON_GetObjectItemCaseSensitive(n, "decoders"), *e;
-        int i = 0;
-        cJSON_ArrayForEach(e, list)
-        {
-            snprintf(sub, sizeof sub, "%s.decoders[%d]", path, i++);
-            RX_TRY(load_decoder(c, e, sub));
-        }
-        return RX_OK;
-    }
+    if (!strcmp(type, "Sequence")) return load_sequence(c, n, path, "decoders", load_decoder);
     if (!strcmp(type, "ByteLevel")) return new_dec(c, RX_DEC_BYTELEVEL, &d);
     if (!strcmp(type, "ByteFallback")) return new_dec(c, RX_DEC_BYTEFALLBACK, &d);
     if (!strcmp(type, "Fuse")) return new_dec(c, RX_DEC_FUSE, &d);
     if (!strcmp(type, "Replace")) {
-        const char *pat, *content = jstr(n, "content");
-        int literal;
-        RX_TRY(pattern_of(c, n, path, &pat, &literal));
-        if (!literal) {
-            snprintf(sub, sizeof sub, "%s.pattern.Regex", path);
-            return unsupported(c, sub, pat);
-        }
-        if (!content) return bad(c, path, "a 'content' string");
+        const char *pat, *content;
+        RX_TRY(replace_of(c, n, path, &pat, &content));
         RX_TRY(new_dec(c, RX_DEC_REPLACE, &d));
         d->pattern = dupstr(pat);
         d->content = dupstr(content);
@@ -408,8 +389,7 @@ static rx_status load_decoder(jctx *c, const cJSON *n, const char *path)
         RX_TRY(replacement_of(c, n, path, d->replacement));
         return prepend_scheme_of(c, n, path, &d->prepend);
     }
-    snprintf(sub, sizeof sub, "%s.type", path);
-    return unsupported(c, sub, type);
+    return unsupported_at(c, path, "type", type);
 }
 
 /* ---- added tokens ---- */

@@ -15,45 +15,10 @@
  * fresh temporary folder.
  */
 #include "check.h"
+#include "files.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-
-static char dir[256];
-
-static const char *path_in(const char *name)
-{
-    static char buf[4][512];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-    return buf[k];
-}
-
-static void write_bytes(const char *path, const void *data, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    if (!f || (n && fwrite(data, 1, n, f) != n)) {
-        fprintf(stderr, "cannot write %s\n", path);
-        exit(2);
-    }
-    fclose(f);
-}
-
-static unsigned char *read_bytes(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = malloc((size_t)len + 1);
-    if (fread(b, 1, (size_t)len, f) != (size_t)len) len = 0;
-    fclose(f);
-    *n = (size_t)len;
-    return b;
-}
 
 /* ---- a byte builder -------------------------------------------------------------------------- */
 
@@ -655,19 +620,13 @@ static void test_writer(void)
 
 int main(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/recx_test_gguf_XXXXXX");
-    if (!mkdtemp(dir)) {
-        perror("mkdtemp");
-        return 2;
-    }
+    if (!tmp_dir_create("recx_test_gguf")) return 2;
     RUN(test_valid);
     RUN(test_dequantize);
     RUN(test_truncated);
     RUN(test_corrupt);
     RUN(test_fuzz);
     RUN(test_writer);
-    unlink(path_in("t.gguf"));
-    unlink(path_in("w.gguf"));
-    rmdir(dir);
+    tmp_dir_remove();
     return check_finish();
 }

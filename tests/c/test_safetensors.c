@@ -12,6 +12,7 @@
  * byte as it was and no temporary file behind. All files live in a fresh temporary folder.
  */
 #include "check.h"
+#include "files.h"
 
 #include <cjson/cJSON.h>
 #include <dirent.h>
@@ -22,42 +23,6 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static char dir[256];
-
-static const char *path_in(const char *name)
-{
-    static char buf[4][512];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-    return buf[k];
-}
-
-static void write_bytes(const char *path, const void *data, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    if (!f || (n && fwrite(data, 1, n, f) != n)) {
-        fprintf(stderr, "cannot write %s\n", path);
-        exit(2);
-    }
-    fclose(f);
-}
-
-static unsigned char *read_bytes(const char *path, size_t *n)
-{
-    *n = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = malloc((size_t)len + 1);
-    if (fread(b, 1, (size_t)len, f) != (size_t)len) len = -1;
-    fclose(f);
-    *n = (size_t)len;
-    return b;
-}
 
 /* A file of: 8-byte little-endian length of `header` (or `hlen` when >= 0), the header, and
  * `data_len` data bytes (0, 1, 2, ...). */
@@ -77,7 +42,7 @@ static const char *craft(const char *name, const char *header, int64_t hlen, siz
 
 static int count_temp_files(void)
 {
-    DIR *d = opendir(dir);
+    DIR *d = opendir(tmp_dir);
     int n = 0;
     struct dirent *e;
     while ((e = readdir(d)))
@@ -429,7 +394,7 @@ static void test_validation_errors(void)
     /* not a format error: missing files and folders */
     rx_safetensors *f = NULL;
     CHECK_ERR(rx_safetensors_open(path_in("missing.st"), &f), RX_ERR_IO, "missing.st: cannot open");
-    CHECK_ERR(rx_safetensors_open(dir, &f), RX_ERR_IO, "not a regular file");
+    CHECK_ERR(rx_safetensors_open(tmp_dir, &f), RX_ERR_IO, "not a regular file");
     CHECK_ERR(rx_safetensors_open(NULL, &f), RX_ERR_ARG, "argument #1");
     CHECK(f == NULL);
 }
@@ -650,25 +615,9 @@ static void test_many_names(void)
     rx_safetensors_close(f);
 }
 
-static void remove_dir(void)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-        unlink(path_in(e->d_name));
-    }
-    if (d) closedir(d);
-    rmdir(dir);
-}
-
 int main(void)
 {
-    snprintf(dir, sizeof dir, "%s/recx_st_XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    if (!mkdtemp(dir)) {
-        perror("mkdtemp");
-        return 2;
-    }
+    if (!tmp_dir_create("recx_st")) return 2;
     RUN(test_round_trip_all_dtypes);
     RUN(test_noncontiguous_and_special_names);
     RUN(test_written_layout);
@@ -680,6 +629,6 @@ int main(void)
     RUN(test_save_argument_errors);
     RUN(test_atomic_save_failures);
     RUN(test_many_names);
-    remove_dir();
+    tmp_dir_remove();
     return check_finish();
 }

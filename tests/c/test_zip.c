@@ -10,23 +10,13 @@
  * nor its .part file.
  */
 #include "check.h"
+#include "files.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
-
-static char dir[256];
-
-static const char *path_in(const char *name)
-{
-    static char buf[4][512];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-    return buf[k];
-}
 
 static uint32_t ref_crc32(const uint8_t *p, size_t n)
 {
@@ -196,28 +186,6 @@ static buf build(const member *m, int n, const tail_opts *t)
     return b;
 }
 
-static void write_file(const char *path, const void *data, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    CHECK(f != NULL);
-    if (!f) return;
-    CHECK(fwrite(data, 1, n, f) == n);
-    fclose(f);
-}
-
-static uint8_t *read_file(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *p = malloc(size > 0 ? (size_t)size : 1);
-    *n = fread(p, 1, (size_t)size, f);
-    fclose(f);
-    return p;
-}
-
 static int exists(const char *path)
 {
     struct stat sb;
@@ -232,7 +200,7 @@ static void check_extract(rx_zip *z, const char *name, const uint8_t *data, size
     if (i < 0) return;
     CHECK_OK(rx_zip_extract(z, i, dest));
     size_t got_n = 0;
-    uint8_t *got = read_file(dest, &got_n);
+    uint8_t *got = read_bytes(dest, &got_n);
     CHECK(got != NULL);
     CHECK(got_n == n);
     if (got && got_n == n) CHECK(memcmp(got, data, n) == 0);
@@ -269,7 +237,7 @@ static void test_list_and_extract(void)
         {"pkg/dir/", (const uint8_t *)"", 0, 0, 0, 0},
     };
     buf b = build(m, 5, NULL);
-    write_file(path_in("a.zip"), b.p, b.n);
+    write_bytes(path_in("a.zip"), b.p, b.n);
     rx_zip *z = NULL;
     CHECK_OK(rx_zip_open(path_in("a.zip"), &z));
     if (!z) goto out;
@@ -310,7 +278,7 @@ static void test_zip64(void)
     };
     tail_opts t = {1, 0, 0};
     buf b = build(m, 2, &t);
-    write_file(path_in("z64.zip"), b.p, b.n);
+    write_bytes(path_in("z64.zip"), b.p, b.n);
     rx_zip *z = NULL;
     CHECK_OK(rx_zip_open(path_in("z64.zip"), &z));
     if (z) {
@@ -326,14 +294,14 @@ static void test_zip64(void)
     /* the zip64 end record's count overstated: the directory runs out */
     t.count_delta = 1;
     buf b2 = build(m, 2, &t);
-    write_file(path_in("z64bad.zip"), b2.p, b2.n);
+    write_bytes(path_in("z64bad.zip"), b2.p, b2.n);
     CHECK_ERR(rx_zip_open(path_in("z64bad.zip"), &z), RX_ERR_FORMAT, "central directory truncated");
     /* the locator removed (zip64 values in the end record but no locator) */
     buf b3 = build(m, 2, &t);
     size_t loc = b3.n - 22 - 7 - 20;
     memmove(b3.p + loc, b3.p + loc + 20, 22 + 7);
     b3.n -= 20;
-    write_file(path_in("z64noloc.zip"), b3.p, b3.n);
+    write_bytes(path_in("z64noloc.zip"), b3.p, b3.n);
     CHECK_ERR(rx_zip_open(path_in("z64noloc.zip"), &z), RX_ERR_FORMAT, "no zip64 locator");
     unlink(path_in("z64.zip"));
     unlink(path_in("z64bad.zip"));
@@ -347,7 +315,7 @@ static void test_zip64(void)
 /* Opens the archive b, expects extraction of member 0 to fail with needle; no files left. */
 static void expect_extract_error(buf *b, rx_status status, const char *needle)
 {
-    write_file(path_in("bad.zip"), b->p, b->n);
+    write_bytes(path_in("bad.zip"), b->p, b->n);
     rx_zip *z = NULL;
     CHECK_OK(rx_zip_open(path_in("bad.zip"), &z));
     if (z) {
@@ -400,42 +368,42 @@ static void test_archive_errors(void)
     rx_zip *z = (rx_zip *)&z; /* must come back NULL */
     /* cut inside the central directory: the end record is gone */
     buf b = build(m, 2, NULL);
-    write_file(path_in("cut.zip"), b.p, b.n - 40);
+    write_bytes(path_in("cut.zip"), b.p, b.n - 40);
     CHECK_ERR(rx_zip_open(path_in("cut.zip"), &z), RX_ERR_FORMAT, "no end of central directory record");
     CHECK(z == NULL);
     CHECK_ERR(rx_zip_open(path_in("cut.zip"), &z), RX_ERR_FORMAT, path_in("cut.zip"));
     /* the end record says one member more than the directory holds */
     tail_opts more = {0, 1, 0};
     buf b2 = build(m, 2, &more);
-    write_file(path_in("count.zip"), b2.p, b2.n);
+    write_bytes(path_in("count.zip"), b2.p, b2.n);
     CHECK_ERR(rx_zip_open(path_in("count.zip"), &z), RX_ERR_FORMAT, "central directory truncated (3 members");
     /* the directory's size overstated: it would run past the end record */
     tail_opts longer = {0, 0, 100};
     buf b3 = build(m, 2, &longer);
-    write_file(path_in("size.zip"), b3.p, b3.n);
+    write_bytes(path_in("size.zip"), b3.p, b3.n);
     CHECK_ERR(rx_zip_open(path_in("size.zip"), &z), RX_ERR_FORMAT, "runs past its end record");
     /* a member's header offset beyond the member area */
     buf b4 = build(m, 2, NULL);
     size_t cd2 = b4.n - 22 - 7 - (46 + 5);
     b4.p[cd2 + 42 + 2] = 0x7F;
-    write_file(path_in("offset.zip"), b4.p, b4.n);
+    write_bytes(path_in("offset.zip"), b4.p, b4.n);
     CHECK_ERR(rx_zip_open(path_in("offset.zip"), &z), RX_ERR_FORMAT, "member 'b.txt': data");
     /* the last header's name length runs past the directory */
     buf b6 = build(m, 2, NULL);
     b6.p[cd2 + 28] = 200;
-    write_file(path_in("name.zip"), b6.p, b6.n);
+    write_bytes(path_in("name.zip"), b6.p, b6.n);
     CHECK_ERR(rx_zip_open(path_in("name.zip"), &z), RX_ERR_FORMAT, "central directory truncated in member 2 of 2");
     unlink(path_in("name.zip"));
     free(b6.p);
     /* the encrypted flag */
     member enc[] = {{"secret", text, sizeof text - 1, 0, 0, 1}};
     buf b5 = build(enc, 1, NULL);
-    write_file(path_in("enc.zip"), b5.p, b5.n);
+    write_bytes(path_in("enc.zip"), b5.p, b5.n);
     CHECK_ERR(rx_zip_open(path_in("enc.zip"), &z), RX_ERR_UNSUPPORTED, "member 'secret' is encrypted");
     /* not a zip at all, too short, missing */
-    write_file(path_in("text.zip"), text, sizeof text - 1);
+    write_bytes(path_in("text.zip"), text, sizeof text - 1);
     CHECK_ERR(rx_zip_open(path_in("text.zip"), &z), RX_ERR_FORMAT, "not a zip archive");
-    write_file(path_in("short.zip"), "PK", 2);
+    write_bytes(path_in("short.zip"), "PK", 2);
     CHECK_ERR(rx_zip_open(path_in("short.zip"), &z), RX_ERR_FORMAT, "not a zip archive (2 bytes");
     CHECK_ERR(rx_zip_open(path_in("missing.zip"), &z), RX_ERR_IO, "missing.zip");
     CHECK_ERR(rx_zip_open(NULL, &z), RX_ERR_ARG, "argument #1");
@@ -451,15 +419,11 @@ static void test_archive_errors(void)
 
 int main(void)
 {
-    snprintf(dir, sizeof dir, "%s/recx_zip_XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    if (!mkdtemp(dir)) {
-        perror("mkdtemp");
-        return 2;
-    }
+    if (!tmp_dir_create("recx_zip")) return 2;
     RUN(test_list_and_extract);
     RUN(test_zip64);
     RUN(test_member_errors);
     RUN(test_archive_errors);
-    rmdir(dir);
+    tmp_dir_remove();
     return check_finish();
 }

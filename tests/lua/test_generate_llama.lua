@@ -8,34 +8,15 @@ local recx = require "recx"
 local gen = require "recx.llm.generate"
 local cjson = require "cjson"
 local llama = require "recx.llm.llama"
+local G = require "generate_util"
 local tensor = recx.tensor
 
-local f = assert(io.open("../fixtures/generate_hf.json", "rb"))
-local doc = cjson.decode(f:read("a"))
-f:close()
-
-local function ints(v)
-  if type(v) == "table" then
-    local out = {}
-    for k, x in pairs(v) do out[k] = ints(x) end
-    return out
-  end
-  return type(v) == "number" and math.tointeger(v) or v
-end
-
+local doc = G.fixture("generate_hf.json")
 local m = llama.load("../fixtures/llama_tiny_gqa")
 
 for i, c in ipairs(doc.llama_tiny_gqa) do
   T.case("transformers' generate on the tiny Llama, case " .. i .. ": " .. cjson.encode(c.opts), function()
-    local opts = {}
-    for k, v in pairs(c.opts) do
-      opts[k] = (k == "length_penalty" or k == "repetition_penalty") and v or ints(v)
-    end
-    local out, scores = gen.generate(m, ints(c.prompts), opts)
-    local want = ints(c.hf_sequences)
-    T.eq(#out, #want)
-    for j = 1, #want do T.eq(out[j], want[j], "sequence " .. j) end
-    if c.hf_scores then T.near(scores, c.hf_scores, 1e-4, "scores") end
+    G.check_case(m, c, 1e-4)
   end)
 end
 

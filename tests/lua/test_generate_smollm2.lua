@@ -5,29 +5,17 @@
 -- with on_token equal to the non-streaming one. Skips when the GGUF or recx.gguf is absent.
 local T = require "harness"
 local recx = require "recx"
+local G = require "generate_util"
 
-local path = T.models_dir() .. "/SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q4_1.gguf"
-local probe = io.open(path, "rb")
-if not probe then T.skip(path .. " not found") end
-probe:close()
+local path, why = G.smollm2_path()
+if not path then T.skip(why) end
 if not recx.gguf then T.skip("recx.gguf is not in this build") end
 
 local gen = require "recx.llm.generate"
 local llama = require "recx.llm.llama"
-local cjson = require "cjson"
 
-local f = assert(io.open("../fixtures/generate_smollm2.json", "rb"))
-local doc = cjson.decode(f:read("a"))
-f:close()
-
-local function ints(v)
-  if type(v) == "table" then
-    local out = {}
-    for k, x in pairs(v) do out[k] = ints(x) end
-    return out
-  end
-  return math.tointeger(v) or v
-end
+local doc = G.fixture("generate_smollm2.json")
+local ints = G.ints
 
 local model = llama.load(path)
 local prompt = ints(doc.prompt)

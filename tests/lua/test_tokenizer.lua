@@ -66,6 +66,18 @@ T.case("bytes survive a round trip, invalid UTF-8 included", function()
   end
 end)
 
+T.case("Split pre-tokenizer with a literal String pattern", function()
+  local function split_tok(behavior)
+    return Tok.from_json_string('{"model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "-": 2, "ab": 3}, ' ..
+      '"merges": ["a b"]}, "pre_tokenizer": {"type": "Split", "pattern": {"String": "-"}, "behavior": "' ..
+      behavior .. '", "invert": false}}')
+  end
+  -- "ab-ab": the literal "-" (not a regex: "." would match anything) splits before BPE merges
+  T.eq(split_tok("Isolated"):encode("ab-ab"), {3, 2, 3})
+  T.eq(split_tok("Removed"):encode("ab-ab"), {3, 3})
+  T.eq(split_tok("Removed"):encode("a-b"), {0, 1}, "no merge across the removed separator")
+end)
+
 T.case("errors name the path or argument", function()
   T.raises("model.type 'Unigram' is not supported", Tok.from_json_string,
     '{"model": {"type": "Unigram", "vocab": []}}')

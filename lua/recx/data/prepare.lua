@@ -23,16 +23,11 @@ local readers = require "recx.data.readers"
 local stats = require "recx.data.stats"
 local synthetic = require "recx.data.synthetic"
 local core = require "recx.core"
+local fs = require "recx.util.fs"
 
 local M = {}
 
 -- ---- small helpers -------------------------------------------------------------------------
-
-local function file_exists(path)
-  local f = io.open(path, "rb")
-  if f then f:close() end
-  return f ~= nil
-end
 
 -- The bytes of s that form valid UTF-8, in order (Python's decode(errors="ignore") after
 -- encode: invalid bytes are dropped one by one).
@@ -182,14 +177,14 @@ local function need_file(path, what, help)
   if path == nil or path == "" then
     error(string.format("prepare_data: no %s file given (%s=...): %s", what, what, help), 0)
   end
-  if not file_exists(path) then
+  if not fs.exists(path) then
     error(string.format("prepare_data: %s file %s not found: %s", what, path, help), 0)
   end
 end
 
 -- Downloads url to path through core.net when the file is absent.
 local function maybe_download(url, path, what)
-  if url == nil or url == "" or file_exists(path or "") then return end
+  if url == nil or url == "" or fs.exists(path or "") then return end
   if path == nil or path == "" then
     error(string.format("prepare_data: %s_url given without %s= (where to save it)", what, what), 0)
   end
@@ -241,7 +236,7 @@ function M.load_games2018(opts)
   -- reviewerIDs when the LC-Rec user map is there, else "user<id>"
   local uname = {}
   local umap = dir .. "/lcrec-genrec/Games.user2id"
-  if file_exists(umap) then
+  if fs.exists(umap) then
     for line in io.lines(umap) do
       local name, id = line:match("^(%S+)\t(%d+)\r?$")
       if name then uname[math.tointeger(tonumber(id))] = name end
@@ -310,6 +305,20 @@ local function count_users_items(seqs)
   return {users = u, items = i, interactions = n}
 end
 
+-- The k-core of seqs (recorded as a stage) and the users of `order` that survive it, in order.
+local function kcore_users(seqs, order, k, stages)
+  local cored, rounds = filter.kcore(seqs, k)
+  local c = count_users_items(cored)
+  c.step = k .. "-core"
+  c.rounds = rounds
+  stages[#stages + 1] = c
+  local user_order = {}
+  for _, user in ipairs(order) do
+    if cored[user] then user_order[#user_order + 1] = user end
+  end
+  return cored, user_order
+end
+
 -- preprocess(src, {seed = 2022, k = 5}) -> {seqs = {[uid] = {item id...}}, user2id, item2id,
 -- id2user, id2item, metadata = {[item id] = record}, stages = {...}}
 function M.preprocess(src, opts)
@@ -355,16 +364,8 @@ function M.preprocess(src, opts)
     for j, idx in ipairs(r) do s[j] = src.items[idx] end
     seqs[user] = s
   end
-  local cored, rounds = filter.kcore(seqs, k)
-  local c = count_users_items(cored)
-  c.step = k .. "-core"
-  c.rounds = rounds
-  stages[#stages + 1] = c
+  local cored, user_order = kcore_users(seqs, order, k, stages)
   -- shuffled users, items by first appearance
-  local user_order = {}
-  for _, user in ipairs(order) do
-    if cored[user] then user_order[#user_order + 1] = user end
-  end
   shuffle(synthetic.new_rng(opts.seed or 2022), user_order)
   local r = filter.reindex(cored, user_order)
   r.metadata = {}
@@ -430,15 +431,7 @@ function M.filter_v3(s1, opts)
     order[i] = user
   end
   stages[#stages + 1] = {step = "sample " .. user_thred .. " users", users = #sampled}
-  local cored, rounds = filter.kcore(seqs, k)
-  local c = count_users_items(cored)
-  c.step = k .. "-core"
-  c.rounds = rounds
-  stages[#stages + 1] = c
-  local user_order = {}
-  for _, user in ipairs(order) do
-    if cored[user] then user_order[#user_order + 1] = user end
-  end
+  local cored, user_order = kcore_users(seqs, order, k, stages)
   shuffle(rng, user_order)
   local r = filter.reindex(cored, user_order)
   r.metadata = {}
@@ -462,16 +455,11 @@ local function write_file(dir, name, parts)
   f:close()
 end
 
-local function mkdir_p(dir)
-  local ok = os.execute("mkdir -p '" .. dir:gsub("'", "'\\''") .. "'")
-  if not ok then error("prepare_data: cannot create the folder " .. dir, 0) end
-end
-
 local META_FIRST = {"asin", "title", "brand", "category", "feature", "description"}
 
 -- Writes every output file of r (a filter_v3 result) into dir; returns the stats table.
 function M.write(r, dir, info)
-  mkdir_p(dir)
+  if not fs.mkdir_p(dir) then error("prepare_data: cannot create the folder " .. dir, 0) end
   local seqs = r.seqs
   local seq_lines, hist_lines, train, test = {}, {"user_id\titem_seq\n"}, {"user_id\titem_id\n"}, {"user_id\titem_id\n"}
   for uid = 1, #seqs do

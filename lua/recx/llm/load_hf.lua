@@ -10,26 +10,16 @@
 -- Use:
 --   local m = require("recx.llm.load_hf").load("models/tiny", {dtype = "bf16"})
 local recx = require "recx"
-local cjson = require "cjson"
+local fs = require "recx.util.fs"
 local llama = require "recx.llm.llama"
 
 local M = {}
 
 local function fail(dir, fmt, ...) error("llama.load: " .. dir .. ": " .. string.format(fmt, ...), 0) end
 
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
 local function read_json(dir, name)
-  local text = read_file(dir .. "/" .. name)
-  if not text then return nil end
-  local ok, v = pcall(cjson.decode, text)
-  if not ok then fail(dir, "%s: invalid JSON: %s", name, tostring(v)) end
+  local v, err = fs.read_json(dir .. "/" .. name)
+  if err then fail(dir, "%s: invalid JSON: %s", name, err) end
   return v
 end
 
@@ -37,9 +27,7 @@ end
 local function open_weights(dir)
   local files, where = {}, {}
   local single = dir .. "/model.safetensors"
-  local probe = io.open(single, "rb")
-  if probe then
-    probe:close()
+  if fs.exists(single) then
     local f = recx.safetensors.open(single)
     files[1] = f
     for _, n in ipairs(f:names()) do where[n] = f end

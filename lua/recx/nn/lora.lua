@@ -29,6 +29,7 @@ local Linear = require "recx.nn.linear"
 local Dropout = require "recx.nn.dropout"
 local F = require "recx.nn.functional"
 local init = require "recx.nn.initializers"
+local fs = require "recx.util.fs"
 local lora = {}
 
 local PREFIX = "base_model.model."
@@ -188,12 +189,6 @@ end
 
 -- ---- save / load ---------------------------------------------------------------------------
 
-local function mkdir_p(dir)
-  if os.execute("mkdir -p '" .. dir:gsub("'", "'\\''") .. "'") ~= true then
-    error("lora.save: cannot create the folder " .. dir, 3)
-  end
-end
-
 -- name -> tensor of what an adapter file holds for the model (PEFT 0.21 names).
 local function adapter_tensors(model)
   local cfg = rawget(model, "_lora")
@@ -214,7 +209,7 @@ function lora.save(model, dir, opts)
   local cfg = Module.is_module(model) and rawget(model, "_lora")
   if not cfg then fail("lora.save: argument #1: expected a model with LoRA adapters (lora.apply)") end
   if type(dir) ~= "string" then fail("lora.save: argument #2: expected a folder path, got %s", type(dir)) end
-  mkdir_p(dir)
+  if not fs.mkdir_p(dir) then error("lora.save: cannot create the folder " .. dir, 2) end
   core.safetensors.save(dir .. "/adapter_model.safetensors", adapter_tensors(model), {format = "pt"})
   local enc = cjson.new()
   if enc.encode_escape_forward_slash then enc.encode_escape_forward_slash(false) end

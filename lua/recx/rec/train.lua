@@ -24,29 +24,19 @@ local cjson = require "cjson"
 local checkpoint = require "recx.checkpoint"
 local model_file = require "recx.rec.model_file"
 local plot = require "recx.plot"
+local fs = require "recx.util.fs"
 
 local M = {}
 
-local function exists(path)
-  local f = io.open(path, "rb")
-  if f then f:close() end
-  return f ~= nil
-end
-
 local function write_atomic(path, text)
-  local tmp = path .. ".tmp"
-  local f, err = io.open(tmp, "w")
-  if not f then error("cannot write " .. path .. ": " .. tostring(err), 0) end
-  f:write(text)
-  f:close()
-  local ok, rerr = os.rename(tmp, path)
-  if not ok then error("cannot write " .. path .. ": " .. tostring(rerr), 0) end
+  local ok, err = fs.write_atomic(path, text)
+  if not ok then error("cannot write " .. path .. ": " .. err, 0) end
 end
 
 function M.run(spec)
   local name, out = spec.name, spec.out_dir
   local function fail(fmt, ...) error(name .. ": " .. string.format(fmt, ...), 0) end
-  if not os.execute("mkdir -p '" .. out:gsub("'", "'\\''") .. "' 2>/dev/null") then
+  if not fs.mkdir_p(out) then
     fail("cannot create the output folder '%s'", out)
   end
   local files = {metrics = out .. "/metrics.jsonl", checkpoint = out .. "/ckpt.safetensors",
@@ -55,7 +45,7 @@ function M.run(spec)
   local state = {epoch = 0, best = -math.huge, best_epoch = 0, bad = 0, seconds = 0.0, stopped = false}
   local history = {}
 
-  if spec.resume and exists(files.checkpoint) then
+  if spec.resume and fs.exists(files.checkpoint) then
     local ck = checkpoint.load(files.checkpoint)
     if type(ck.extra) ~= "table" or ck.extra.recipe ~= name then
       fail("%s was not written by %s (give another out_dir= or resume=false)", files.checkpoint, name)
@@ -88,7 +78,7 @@ function M.run(spec)
     print(string.format("%s: resuming from %s after epoch %d (best %s %.4f at epoch %d)", name, files.checkpoint,
       state.epoch, metric, state.best, state.best_epoch))
   else
-    if exists(files.checkpoint) then
+    if fs.exists(files.checkpoint) then
       print(string.format("%s: replacing the earlier run in %s (resume=true would continue it)", name, out))
     end
     for _, p in pairs(files) do os.remove(p) end

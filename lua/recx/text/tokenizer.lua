@@ -11,17 +11,12 @@
 --   local text = tok:decode(ids, {skip_special = false})
 --   local new = tok:add_special_tokens({"<user>", "<item>"})   -- appended ids, never split
 local core = require "recx.core"
+local fs = require "recx.util.fs"
 
 local M = {}
 M.__index = M
 
 local function fail(fmt, ...) error(string.format("tokenizer: " .. fmt, ...), 0) end
-
-local function file_exists(path)
-  local f = io.open(path, "rb")
-  if f then f:close() end
-  return f ~= nil
-end
 
 local function is_dir(path)
   local f = io.open(path .. "/.", "rb")
@@ -30,13 +25,9 @@ local function is_dir(path)
 end
 
 local function read_json(path)
-  local ok, cjson = pcall(require, "cjson")
-  if not ok then fail("reading %s needs lua-cjson", path) end
-  local f = assert(io.open(path, "rb"))
-  local text = f:read("a")
-  f:close()
-  local good, value = pcall(cjson.decode, text)
-  if not good then fail("%s: invalid JSON: %s", path, tostring(value)) end
+  if not pcall(require, "cjson") then fail("reading %s needs lua-cjson", path) end
+  local value, err = fs.read_json(path)
+  if err then fail("%s: invalid JSON: %s", path, err) end
   return value
 end
 
@@ -78,7 +69,7 @@ function M.from_json_file(path)
   local self = wrap(core.text.load_json(path))
   local dir = path:match("^(.*)/[^/]*$") or "."
   local cfg = dir .. "/tokenizer_config.json"
-  if file_exists(cfg) then apply_config(self, read_json(cfg)) end
+  if fs.exists(cfg) then apply_config(self, read_json(cfg)) end
   return self
 end
 
@@ -190,10 +181,10 @@ function M.load(path, opts)
   if path:match("%.bin$") then return M.from_llama2c(path, opts.vocab_size) end
   if is_dir(path) then
     local json = path .. "/tokenizer.json"
-    if not file_exists(json) then fail("load: no tokenizer.json in folder '%s'", path) end
+    if not fs.exists(json) then fail("load: no tokenizer.json in folder '%s'", path) end
     return M.from_json_file(json)
   end
-  if not file_exists(path) then fail("load: cannot open '%s'", path) end
+  if not fs.exists(path) then fail("load: cannot open '%s'", path) end
   return M.from_json_file(path)
 end
 
