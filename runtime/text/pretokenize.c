@@ -23,9 +23,12 @@ rx_status rx_regex_compile(const char *pattern, int64_t len, int literal, const 
 {
     int err = 0;
     PCRE2_SIZE erroff = 0;
-    /* PCRE2 accepts PCRE2_UTF but not PCRE2_UCP together with PCRE2_LITERAL (a literal has no
-     * character classes for UCP to change) */
-    uint32_t opts = PCRE2_UTF | PCRE2_NO_UTF_CHECK | (literal ? PCRE2_LITERAL : PCRE2_UCP);
+    /* Text may hold invalid UTF-8 (tokenizers round-trip raw bytes): PCRE2_MATCH_INVALID_UTF
+     * makes matching safe on it (an invalid sequence matches no pattern item and ends up in a
+     * non-matching gap), where PCRE2_NO_UTF_CHECK on such a subject is undefined behaviour.
+     * PCRE2 accepts PCRE2_UTF but not PCRE2_UCP together with PCRE2_LITERAL (a literal has no
+     * character classes for UCP to change). */
+    uint32_t opts = PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | (literal ? PCRE2_LITERAL : PCRE2_UCP);
     *re = pcre2_compile((PCRE2_SPTR)pattern, (PCRE2_SIZE)len, opts, &err, &erroff, NULL);
     if (!*re) {
         PCRE2_UCHAR msg[256];
@@ -104,7 +107,7 @@ static rx_status split_piece(const rx_pre_step *st, const rx_buf *arena, const r
     rx_status status = RX_OK;
     int64_t prev = 0, pos = 0;
     while (pos <= n) {
-        int rc = pcre2_match(st->re, (PCRE2_SPTR)s, (PCRE2_SIZE)n, (PCRE2_SIZE)pos, PCRE2_NO_UTF_CHECK, st->md, NULL);
+        int rc = pcre2_match(st->re, (PCRE2_SPTR)s, (PCRE2_SIZE)n, (PCRE2_SIZE)pos, 0, st->md, NULL);
         if (rc == PCRE2_ERROR_NOMATCH) break;
         if (rc < 0) {
             PCRE2_UCHAR msg[256];
