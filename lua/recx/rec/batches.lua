@@ -5,10 +5,10 @@
 -- row = position n, valid = test), the SPEC 3.2 negative sampler (uniform ids re-drawn when equal
 -- to the positive or in the user's history, at most 100 re-draws, then an exact draw from the
 -- allowed ids so that the result never breaks the rule), the SASRec paper's data split (last item
--- = test, second-last = validation, the rest = train) and its training sampler (random users, every
+-- = test, second-last = validation, the rest = train), its training sampler (random users, every
 -- position of the last max_len training items, one negative per position outside the user's
--- training items). Random draws come from recx tensor generators only, so a generator's saved
--- state replays a run exactly.
+-- training items) and the candidates of its sampled evaluation protocol. Random draws come from
+-- recx tensor generators only, so a generator's saved state replays a run exactly.
 local recx = require "recx"
 local filter = require "recx.data.filter"
 local readers = require "recx.data.readers"
@@ -175,14 +175,64 @@ local function left_pad(list, first, last, L)
 end
 M.left_pad = left_pad
 
+-- Forbidden-item lookup for vectorised rejection sampling. lists: a Lua list of id lists.
+-- Returns flat (S + 1) i64 (every list's ids, then a 0 sentinel), start (n) i64 offsets into
+-- flat and len (n) i64 list lengths.
+local function flat_lists(lists)
+  local flat, start, len = {}, {}, {}
+  for k, l in ipairs(lists) do
+    start[k], len[k] = #flat, #l
+    for _, v in ipairs(l) do flat[#flat + 1] = v end
+  end
+  flat[#flat + 1] = 0
+  return tensor.from(flat, {dtype = "i64"}), tensor.from(start, {dtype = "i64"}), tensor.from(len, {dtype = "i64"})
+end
+
+-- (n, W) i64: the lists chosen by `which` (n) i64 (0-based rows of flat_lists), each padded
+-- with 0 to W = the longest of them (at least 1).
+local function gather_lists(flat, start, len, which)
+  local n = which:size(1)
+  local lens = len:index_select(1, which)
+  local W = math.max(n > 0 and lens:max():item() or 0, 1)
+  local ar = tensor.arange(W, {dtype = "i64"}):view(1, W)
+  local idx = tensor.where(ar:lt(lens:view(n, 1)), start:index_select(1, which):view(n, 1) + ar, flat:size(1) - 1)
+  return flat:index_select(1, idx:view(n * W)):view(n, W)
+end
+
+-- Draws (n, m) i64 ids uniform over 1..n_items-1 outside each row of forbid (n, W): uniform
+-- draws, the ones equal to an entry of their row re-drawn (fresh uniform draws) until none is.
+-- The caller guarantees every row leaves an id to draw.
+local function draw_outside(forbid, m, n_items, generator)
+  local n, W = forbid:size(1), forbid:size(2)
+  local ropts = {generator = generator}
+  local draws = tensor.randint(1, n_items, {n, m}, ropts)
+  local fb = forbid:view(n, 1, W)
+  local function hits(d) return d:view(n, m, 1):eq(fb):sum(3):gt(0) end -- sum: faster than any on the CPU
+  local bad = hits(draws)
+  while bad:sum():item() > 0 do
+    draws = tensor.where(bad, tensor.randint(1, n_items, {n, m}, ropts), draws)
+    bad = bad:logical_and(hits(draws))
+  end
+  return draws
+end
+
 -- paper_sampler(train, n_users, n_items, max_len, generator) -> sampler with
 -- sampler:batch(B) -> seq, pos, neg (B, max_len) i64 and rows (K) i64 (the 0-based flat
 -- positions of non-padding targets), following the authors' sampler: a user drawn uniformly among
 -- those with more than one training item; seq = the last max_len of train[:-1], pos = the last
 -- max_len of train[2:], both left-padded; one negative per target position, uniform over the
--- items not in the user's training items.
+-- items not in the user's training items (0 at padding positions, which the loss never reads).
+-- The windows are precomputed once as (E, max_len) rows and picked with index_select; the K
+-- negatives come from one randint(K), the draws that fall among the user's training items are
+-- re-drawn together (a randint of their count) until none does, and the result is scattered
+-- into (B, max_len). The membership test stays a Lua set lookup per target (about 900 a batch):
+-- on this CPU it costs less than comparing each draw with its user's padded item row (tensor
+-- ops over K x longest-history, up to 858 on Video.txt). The law is the authors' (uniform users,
+-- per-position rejection sampling); the random stream differs from the earlier sampler, which
+-- drew all B x max_len positions (2026-11-29).
 function M.paper_sampler(train, n_users, n_items, max_len, generator)
   local eligible, seq_rows, pos_rows, count = {}, {}, {}, {}
+  local sets = {}
   for u = 1, n_users - 1 do
     local t = train[u]
     if t and #t > 1 then
@@ -191,43 +241,86 @@ function M.paper_sampler(train, n_users, n_items, max_len, generator)
       seq_rows[k] = left_pad(t, 1, #t - 1, max_len)
       pos_rows[k] = left_pad(t, 2, #t, max_len)
       count[k] = math.min(#t - 1, max_len)
+      local set, n = {}, 0
+      for _, i in ipairs(t) do
+        if not set[i] then set[i], n = true, n + 1 end
+      end
+      if n >= n_items - 1 then fail("paper_sampler", "user %d has every item in training: no negative to draw", u) end
+      sets[k] = set
     end
   end
   if #eligible == 0 then fail("paper_sampler", "no user has two training items") end
-  local sets = M.item_sets(train)
   local seq_t = tensor.from(seq_rows, {dtype = "i64"})
   local pos_t = tensor.from(pos_rows, {dtype = "i64"})
   local L = max_len
+  local ropts = {generator = generator}
   local s = {n = #eligible}
   function s:batch(B)
-    local pick = tensor.randint(0, #eligible, {B}, {generator = generator})
+    local pick = tensor.randint(0, #eligible, {B}, ropts)
     local ks = pick:tolist()
     local seq, pos = seq_t:index_select(1, pick), pos_t:index_select(1, pick)
-    local rows, users = {}, {}
+    local rows, owner = {}, {} -- owner[j]: the training item set of target j's user
     for b = 1, B do
       local k = ks[b] + 1
-      users[b] = eligible[k]
-      for t = L - count[k] + 1, L do rows[#rows + 1] = (b - 1) * L + (t - 1) end
+      local set = sets[k]
+      for t = L - count[k] + 1, L do
+        rows[#rows + 1] = (b - 1) * L + (t - 1)
+        owner[#owner + 1] = set
+      end
     end
-    -- one negative per position (padding positions too: they are never used)
-    local neg = tensor.randint(1, n_items, {B, L}, {generator = generator}):tolist()
+    local K = #rows
+    local draws = tensor.randint(1, n_items, {K}, ropts):tolist()
     local todo = {}
-    for b = 1, B do
-      local set = sets[users[b]]
-      for t = 1, L do if set[neg[b][t]] then todo[#todo + 1] = {b, t} end end
-    end
+    for j = 1, K do if owner[j][draws[j]] then todo[#todo + 1] = j end end
     while #todo > 0 do
-      local fresh = tensor.randint(1, n_items, {#todo}, {generator = generator}):tolist()
+      local fresh = tensor.randint(1, n_items, {#todo}, ropts):tolist()
       local left = {}
-      for k, e in ipairs(todo) do
-        neg[e[1]][e[2]] = fresh[k]
-        if sets[users[e[1]]][fresh[k]] then left[#left + 1] = e end
+      for i, j in ipairs(todo) do
+        draws[j] = fresh[i]
+        if owner[j][fresh[i]] then left[#left + 1] = j end
       end
       todo = left
     end
-    return seq, pos, tensor.from(neg, {dtype = "i64"}), tensor.from(rows, {dtype = "i64"})
+    local rows_t = tensor.from(rows, {dtype = "i64"})
+    local neg = tensor.zeros({B * L}, {dtype = "i64"}):scatter_add(1, rows_t, tensor.from(draws, {dtype = "i64"}))
+    return seq, pos, neg:view(B, L), rows_t
   end
   return s
+end
+
+-- paper_candidates(targets, rated, n_items, n_neg, generator [, chunk = 1024]) -> (U, 1 + n_neg)
+-- i64 candidate ids for the sampled protocol: column 1 = the target, then n_neg negatives drawn
+-- uniformly (with replacement) from 1..n_items-1 outside the row's `rated` list and its target
+-- (the law of recx.data.metrics.sampled). targets (U) i64, rated a Lua list of U id lists.
+-- Vectorised: rows are processed in chunks sorted by the length of their rated list (so each
+-- chunk compares against lists padded to about its own length) and returned in input order.
+function M.paper_candidates(targets, rated, n_items, n_neg, generator, chunk)
+  chunk = chunk or 1024
+  local U = targets:size(1)
+  if #rated ~= U then fail("paper_candidates", "expected %d rated lists, got %d", U, #rated) end
+  if U == 0 then return tensor.zeros({0, 1 + n_neg}, {dtype = "i64"}) end
+  local tl = targets:tolist()
+  local lists, lens = {}, {}
+  for u = 1, U do
+    local seen, l = {[tl[u]] = true}, {tl[u]}
+    for _, v in ipairs(rated[u]) do
+      if not seen[v] then seen[v], l[#l + 1] = true, v end
+    end
+    if #l >= n_items - 1 then fail("paper_candidates", "row %d leaves no item to draw as a negative", u) end
+    lists[u], lens[u] = l, #l
+  end
+  local flat, start, len = flat_lists(lists)
+  local _, order = tensor.from(lens, {dtype = "i64"}):sort(1)
+  local parts = {}
+  for first = 1, U, chunk do
+    local c = math.min(chunk, U - first + 1)
+    local rows = order:narrow(1, first, c)
+    local negs = draw_outside(gather_lists(flat, start, len, rows), n_neg, n_items, generator)
+    parts[#parts + 1] = tensor.cat({targets:index_select(1, rows):view(c, 1), negs}, 2)
+  end
+  local sorted = #parts == 1 and parts[1] or tensor.cat(parts, 1)
+  local _, inverse = order:sort(1)
+  return sorted:index_select(1, inverse)
 end
 
 -- paper_eval_rows(split, max_len, which) -> users (Lua list), hist (U, max_len) i64, targets (U)
