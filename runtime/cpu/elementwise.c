@@ -30,6 +30,7 @@
 #include "strided.h"
 
 #include <math.h>
+#include <string.h>
 
 #define STAGE 256 /* elements of one staged chunk */
 
@@ -289,6 +290,56 @@ static const map1_fn *unary_table(rx_dtype ct)
     return ct == RX_F32 ? unary_f32 : ct == RX_F64 ? unary_f64 : ct == RX_I32 ? unary_i32 : unary_i64;
 }
 
+/* f32 sigmoid and silu over a dense row, in two passes per chunk of STAGE: the libm expf calls
+ * first, into a stack buffer, then the rest of sigmoidf (and the product with x) as a loop without
+ * calls or branches that GCC vectorises. The float operations are sigmoidf's, in its order, so
+ * the bits are those of the generated maps, which strided rows still take (a NaN result stays NaN,
+ * though its sign bit may differ: the vector multiply returns the other operand's NaN). o may be a. */
+static void sigmoid_rows_f32(float *o, const float *a, int64_t n, bool silu)
+{
+    float e[STAGE];
+    for (int64_t i0 = 0; i0 < n; i0 += STAGE) {
+        int64_t len = n - i0 < STAGE ? n - i0 : STAGE;
+        for (int64_t i = 0; i < len; i++) e[i] = expf(-fabsf(a[i0 + i]));
+        for (int64_t i = 0; i < len; i++) { /* e[i] becomes sigmoid(x), chosen by bit masks */
+            float x = a[i0 + i], r = 1.0f / (1.0f + e[i]), er = e[i] * r;
+            uint32_t rb, eb, pos = x >= 0.0f ? ~0u : 0u;
+            memcpy(&rb, &r, sizeof rb);
+            memcpy(&eb, &er, sizeof eb);
+            eb = (rb & pos) | (eb & ~pos);
+            memcpy(&e[i], &eb, sizeof eb);
+        }
+        if (silu)
+            for (int64_t i = 0; i < len; i++) o[i0 + i] = a[i0 + i] * e[i];
+        else
+            memcpy(o + i0, e, sizeof(float) * (size_t)len);
+    }
+}
+
+static void sigmoid_staged_f32(char *o, const char *a, int64_t n, int64_t so, int64_t sa, const void *ctx)
+{
+    if (so == (int64_t)sizeof(float) && sa == (int64_t)sizeof(float))
+        sigmoid_rows_f32((float *)o, (const float *)a, n, false);
+    else
+        sigmoid_f32(o, a, n, so, sa, ctx);
+}
+
+static void silu_staged_f32(char *o, const char *a, int64_t n, int64_t so, int64_t sa, const void *ctx)
+{
+    if (so == (int64_t)sizeof(float) && sa == (int64_t)sizeof(float))
+        sigmoid_rows_f32((float *)o, (const float *)a, n, true);
+    else
+        silu_f32(o, a, n, so, sa, ctx);
+}
+
+/* The map of a unary op in compute type ct (NULL when the op is not defined for it). */
+static map1_fn unary_map(rx_unary_op op, rx_dtype ct)
+{
+    if (ct == RX_F32 && op == RX_SIGMOID) return sigmoid_staged_f32;
+    if (ct == RX_F32 && op == RX_SILU) return silu_staged_f32;
+    return unary_table(ct)[op];
+}
+
 static const map2_fn *binary_table(rx_dtype ct)
 {
     return ct == RX_F32 ? binary_f32 : ct == RX_F64 ? binary_f64 : ct == RX_I32 ? binary_i32 : binary_i64;
@@ -422,7 +473,7 @@ static rx_status no_kernel(const char *what, rx_dtype dt)
 
 rx_status rx_cpu_unary(rx_unary_op op, rx_tensor *out, const rx_tensor *a)
 {
-    map1_fn fn = unary_table(compute_dtype(a->dtype))[op];
+    map1_fn fn = unary_map(op, compute_dtype(a->dtype));
     if (!fn) return no_kernel(rx_unary_op_name(op), a->dtype);
     return run_map1(fn, NULL, op == RX_LOGICAL_NOT, out, a);
 }

@@ -5,6 +5,8 @@
  * (attention_stat_shape). Forward, for each (batch, head) pair and each block of ROW_BLOCK query
  * rows: scores = scale q k^T by one GEMM written straight into the saved probabilities, masks and
  * a stable softmax row by row, dropout from Philox counters, then out = P v by a second GEMM.
+ * The dropout words of a block of rows are consecutive counters, drawn together by the vectorised
+ * generator of philox_vec.h (the backward draws a head's once and uses them for both products).
  * Backward, from the saved probabilities P (before dropout) and the regenerated dropout mask m
  * (keep / (1 - p), or 0):
  *     dPd = g v^T,  dv = (P m)^T g,  dP = dPd m,  dS = P (dP - rowsum(P dP)),
@@ -30,9 +32,9 @@
  * results rounded back.
  */
 #include "cpu_kernels.h"
+#include "philox_vec.h"
 #include "strided.h"
 #include "vexp.h"
-#include "../core/philox.h"
 
 #include <cblas.h>
 #include <limits.h>
@@ -65,6 +67,7 @@ typedef struct heads {
 typedef struct dropout_cfg {
     double p;
     uint64_t seed, offset;
+    uint32_t thr; /* element i is dropped when (word i >> 8) < thr (rx_cpu_bernoulli_threshold(p)) */
 } dropout_cfg;
 
 static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
@@ -114,12 +117,16 @@ static void transpose(bool f64, const char *src, int64_t ld, int64_t rows, int64
     }
 }
 
-/* True when element (t, s) of head (b, h) survives dropout. */
-static bool kept(const dropout_cfg *dp, const attn_dims *dm, int64_t b, int64_t h, int64_t t, int64_t s)
+/* The Philox words of rows t0 .. t0 + rows - 1 of head bh = b H + h, (rows, S) row-major into w:
+ * element (t, s) uses counter offset + (bh T + t) S + s. */
+static void drop_words(const dropout_cfg *dp, const attn_dims *dm, int64_t bh, int64_t t0, int64_t rows,
+                       uint32_t *w)
 {
-    uint64_t i = (uint64_t)(((b * dm->h + h) * dm->t + t) * dm->s + s);
-    return !rx_philox_bernoulli(rx_philox4x32_10(dp->offset + i, dp->seed), dp->p);
+    rx_cpu_philox_words(dp->seed, dp->offset + (uint64_t)((bh * dm->t + t0) * dm->s), rows * dm->s, w, NULL);
 }
+
+/* True when the element with word w survives dropout. */
+static bool kept(const dropout_cfg *dp, uint32_t w) { return (w >> 8) >= dp->thr; }
 
 /* A contiguous f32 copy of a 4-D f16/bf16 tensor, viewed as heads; NULL when out of memory. */
 static float *to_f32(const rx_tensor *t, heads *out)
@@ -263,11 +270,11 @@ static void softmax_row_f64(double *row, int64_t n, int64_t S)
 }
 
 /* Scratch of one forward pair: k^T (D, S), then with dropout the kept probabilities of a block
- * (ROW_BLOCK, S). */
+ * (ROW_BLOCK, S) and the block's dropout words (ROW_BLOCK, S) uint32. */
 static int64_t forward_scratch(const attn_dims *dm, bool f64, bool drop)
 {
     int64_t rows = dm->t < ROW_BLOCK ? dm->t : ROW_BLOCK;
-    return (dm->d * dm->s + (drop ? rows * dm->s : 0)) * (f64 ? 8 : 4);
+    return (dm->d * dm->s + (drop ? rows * dm->s : 0)) * (f64 ? 8 : 4) + (drop ? rows * dm->s * 4 : 0);
 }
 
 static void forward_head(const void *args, int64_t bh, char *scratch)
@@ -280,7 +287,9 @@ static void forward_head(const void *args, int64_t bh, char *scratch)
     const char *qp = head_ptr(&a->q, b, h, es), *vp = head_ptr(&a->v, b, gi, es);
     int64_t ldq = ld_of(&a->q, dm->t, dm->d), ldv = ld_of(&a->v, dm->s, dm->d);
     char *p = a->probs + bh * dm->t * dm->s * es, *o = a->out + bh * dm->t * dm->d * es;
+    int64_t block_rows = dm->t < ROW_BLOCK ? dm->t : ROW_BLOCK;
     char *kt = scratch, *kept_p = scratch + dm->d * dm->s * es;
+    uint32_t *words = (uint32_t *)(kept_p + block_rows * dm->s * es);
     transpose(a->f64, head_ptr(&a->k, b, gi, es), ld_of(&a->k, dm->s, dm->d), dm->s, dm->d, kt);
     double keep_scale = a->drop.p > 0 ? 1.0 / (1.0 - a->drop.p) : 1.0;
     for (int64_t t0 = 0; t0 < dm->t; t0 += ROW_BLOCK) {
@@ -299,12 +308,18 @@ static void forward_head(const void *args, int64_t bh, char *scratch)
         }
         const char *pd = pb;
         if (a->drop.p > 0) { /* the kept probabilities of the block */
-            for (int64_t t = t0; t < t1; t++)
-                for (int64_t s = 0; s < nk; s++) {
-                    int64_t i = (t - t0) * dm->s + s;
-                    double v = rx_nn_ld(pb, i, cdt);
-                    rx_nn_st(kept_p, i, cdt, kept(&a->drop, dm, b, h, t, s) ? v * keep_scale : 0.0);
-                }
+            drop_words(&a->drop, dm, bh, t0, rows, words);
+            if (a->f64) {
+                for (int64_t t = t0; t < t1; t++)
+                    for (int64_t s = 0; s < nk; s++) {
+                        int64_t i = (t - t0) * dm->s + s;
+                        double v = rx_nn_ld(pb, i, cdt);
+                        rx_nn_st(kept_p, i, cdt, kept(&a->drop, words[i]) ? v * keep_scale : 0.0);
+                    }
+            } else { /* whole rows: softmax_row_f32 wrote every entry of them */
+                rx_cpu_dropout_apply_f32((float *)kept_p, (const float *)pb, words, rows * dm->s, a->drop.thr,
+                                         keep_scale);
+            }
             pd = kept_p;
         }
         gemm(a->f64, false, false, rows, dm->d, nk, 1.0, pd, lds, vp, ldv, 0.0, o + t0 * dm->d * es, ldd);
@@ -375,7 +390,7 @@ rx_status rx_cpu_attention(rx_tensor *out, rx_tensor *stat, const rx_tensor *q, 
         .mask = mask,
         .causal = causal,
         .scale = scale,
-        .drop = {dropout_p, seed, offset},
+        .drop = {dropout_p, seed, offset, rx_cpu_bernoulli_threshold(dropout_p)},
     };
     const attn_dims *dm = &a.dm;
     bool half = q->dtype == RX_F16 || q->dtype == RX_BF16;
@@ -448,10 +463,10 @@ static void dscore_row_f64(double *d, const double *p, int64_t n, int64_t S)
 }
 
 /* Scratch of one backward pair: dP (T, S), v^T (D, S), then with dropout the kept probabilities
- * P m (T, S). */
+ * P m (T, S) and the head's dropout words (T, S) uint32. */
 static int64_t backward_scratch(const attn_dims *dm, bool f64, bool drop)
 {
-    return (dm->t * dm->s * (drop ? 2 : 1) + dm->d * dm->s) * (f64 ? 8 : 4);
+    return (dm->t * dm->s * (drop ? 2 : 1) + dm->d * dm->s) * (f64 ? 8 : 4) + (drop ? dm->t * dm->s * 4 : 0);
 }
 
 /* Query head h of work item bg = (batch, key/value head); first: the group's first head, whose dk
@@ -466,15 +481,18 @@ static void backward_head(const bwd_args *a, int64_t bg, int64_t h, bool first, 
     int64_t ldg = ld_of(&a->g, dm->t, dm->d), ldq = ld_of(&a->q, dm->t, dm->d), ldk = ld_of(&a->k, dm->s, dm->d);
     const char *p = a->probs + bh * ts * es;
     char *dp = scratch, *vt = scratch + ts * es, *pd = vt + dm->d * dm->s * es;
+    uint32_t *words = (uint32_t *)(pd + ts * es);
     double beta = first ? 0.0 : 1.0;
     bool drop = a->drop.p > 0;
     double keep_scale = drop ? 1.0 / (1.0 - a->drop.p) : 1.0;
-    if (drop)
-        for (int64_t t = 0; t < dm->t; t++)
-            for (int64_t s = 0; s < dm->s; s++) {
-                int64_t i = t * dm->s + s;
-                rx_nn_st(pd, i, cdt, kept(&a->drop, dm, b, h, t, s) ? rx_nn_ld(p, i, cdt) * keep_scale : 0.0);
-            }
+    if (drop) {
+        drop_words(&a->drop, dm, bh, 0, dm->t, words);
+        if (a->f64)
+            for (int64_t i = 0; i < ts; i++)
+                rx_nn_st(pd, i, cdt, kept(&a->drop, words[i]) ? rx_nn_ld(p, i, cdt) * keep_scale : 0.0);
+        else
+            rx_cpu_dropout_apply_f32((float *)pd, (const float *)p, words, ts, a->drop.thr, keep_scale);
+    }
     char *dvg = a->dv ? a->dv + bg * dm->s * dm->d * es : NULL;
     char *dkg = a->dk ? a->dk + bg * dm->s * dm->d * es : NULL;
     for (int64_t s0 = 0; dvg && s0 < dm->s; s0 += ROW_BLOCK) { /* dv += (P m)^T g, by blocks of keys */
@@ -491,9 +509,13 @@ static void backward_head(const bwd_args *a, int64_t bg, int64_t h, bool first, 
         for (int64_t t = t0; t < t1; t++) {
             char *drow = dp + t * dm->s * es;
             const char *prow = p + t * dm->s * es;
-            if (drop) /* dP = dPd m */
+            if (drop && !a->f64) /* dP = dPd m */
+                rx_cpu_dropout_apply_f32((float *)drow, (const float *)drow, words + t * dm->s, nk, a->drop.thr,
+                                         keep_scale);
+            else if (drop)
                 for (int64_t s = 0; s < nk; s++)
-                    rx_nn_st(drow, s, cdt, kept(&a->drop, dm, b, h, t, s) ? rx_nn_ld(drow, s, cdt) * keep_scale : 0.0);
+                    rx_nn_st(drow, s, cdt,
+                             kept(&a->drop, words[t * dm->s + s]) ? rx_nn_ld(drow, s, cdt) * keep_scale : 0.0);
             if (a->f64)
                 dscore_row_f64((double *)drow, (const double *)prow, nk, dm->s);
             else
@@ -536,7 +558,7 @@ rx_status rx_cpu_attention_bwd(rx_tensor *dq, rx_tensor *dk, rx_tensor *dv, cons
         .probs = rx_tensor_bytes(probs),
         .causal = causal,
         .scale = scale,
-        .drop = {dropout_p, seed, offset},
+        .drop = {dropout_p, seed, offset, rx_cpu_bernoulli_threshold(dropout_p)},
     };
     const attn_dims *dm = &a.dm;
     bool half = q->dtype == RX_F16 || q->dtype == RX_BF16;

@@ -4,18 +4,20 @@
  * sigmoid written so that exp never overflows and evaluated at the dtype's precision), dropout's
  * mask (element i is dropped when Philox counter offset + i gives a bernoulli(p) one, see
  * core/philox.h, so the backward, which is the same kernel applied to the gradient, regenerates
- * exactly the forward's mask), and the blocking: elements are processed in blocks of BLOCK. f32
+ * exactly the forward's mask; the words come a block at a time from philox_vec.h, f32 is scaled
+ * without a double buffer), and the blocking: elements are processed in blocks of BLOCK. f32
  * stays in f32 (rx_vsigmoidf of vexp.h, loops the compiler vectorises); the other dtypes are
  * converted to per-thread double buffers (f64 with exp, f16/bf16 with expf). Every element is a
  * pure function of its inputs, so results do not depend on the thread count.
  */
 #include "cpu_kernels.h"
+#include "philox_vec.h"
 #include "strided.h"
 #include "vexp.h"
-#include "../core/philox.h"
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define BLOCK 1024
 
@@ -136,19 +138,23 @@ rx_status rx_cpu_dropout(rx_tensor *out, const rx_tensor *x, double p, uint64_t 
     const char *xp = rx_tensor_bytes(x);
     char *op = rx_tensor_bytes(out);
     double scale = 1.0 / (1.0 - p);
-    double *scratch = rx_nn_scratch_new("dropout", BLOCK);
-    if (!scratch) return RX_ERR_NOMEM;
+    uint32_t thr = rx_cpu_bernoulli_threshold(p);
+    double *scratch = dt == RX_F32 ? NULL : rx_nn_scratch_new("dropout", BLOCK);
+    if (dt != RX_F32 && !scratch) return RX_ERR_NOMEM;
 #pragma omp parallel if (n >= RX_PARALLEL_MIN / 4)
     {
-        double *v = rx_nn_thread_scratch(scratch, BLOCK);
+        double *v = scratch ? rx_nn_thread_scratch(scratch, BLOCK) : NULL;
+        uint32_t r0[BLOCK];
 #pragma omp for schedule(static)
         for (int64_t blk = 0; blk < nb; blk++) {
             int64_t off = blk * BLOCK, len = n - off < BLOCK ? n - off : BLOCK;
-            rx_nn_load(xp + off * es, dt, len, v);
-            for (int64_t i = 0; i < len; i++) {
-                bool drop = rx_philox_bernoulli(rx_philox4x32_10(offset + (uint64_t)(off + i), seed), p);
-                v[i] = drop ? 0.0 : v[i] * scale;
+            rx_cpu_philox_words(seed, offset + (uint64_t)off, len, r0, NULL);
+            if (dt == RX_F32) {
+                rx_cpu_dropout_apply_f32((float *)op + off, (const float *)xp + off, r0, len, thr, scale);
+                continue;
             }
+            rx_nn_load(xp + off * es, dt, len, v);
+            for (int64_t i = 0; i < len; i++) v[i] = (r0[i] >> 8) < thr ? 0.0 : v[i] * scale;
             rx_nn_store(op + off * es, dt, len, v);
         }
     }
