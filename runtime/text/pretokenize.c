@@ -1,9 +1,9 @@
 /* pretokenize.c — normalizers and pre-tokenizers of the tokenizer, with PCRE2.
  *
  * Owns: compiling patterns (UTF + UCP so that \p{L}, \s and \w are Unicode-aware, JIT when the
- * library has it), the normalizer steps (Prepend, Replace), and the pre-tokenizer steps: Split
- * by a regex or literal with HF's delimiter behaviours (Removed, Isolated, MergedWithPrevious,
- * MergedWithNext, Contiguous; invert), Digits (a \p{N} split), ByteLevel (optional prefix space,
+ * library has it), the normalizer steps (Prepend, Replace, NFC through nfc.c), and the
+ * pre-tokenizer steps: Split by a regex or literal with HF's delimiter behaviours (Removed,
+ * Isolated, MergedWithPrevious, MergedWithNext, Contiguous; invert), Digits (a \p{N} split), ByteLevel (optional prefix space,
  * then the GPT-2 split; its byte -> alphabet mapping happens in bpe.c) and Metaspace (spaces
  * become the replacement, prepended per scheme, optional split before each replacement).
  *
@@ -68,7 +68,16 @@ rx_status rx_normalize(const rx_tokenizer *t, rx_buf *arena, rx_piece *piece)
         const rx_norm_step *st = &t->norm[s];
         if (piece->len == 0) return RX_OK;
         int64_t off = arena->len;
-        if (st->kind == RX_NORM_PREPEND) {
+        if (st->kind == RX_NORM_NFC) {
+            /* text already in NFC (pure ASCII, say) keeps its piece; otherwise rx_nfc reads a
+             * copy, since appending to the arena may move the source */
+            if (rx_nfc_quick_check(arena->data + piece->off, piece->len)) continue;
+            rx_buf src = {0};
+            rx_status status = rx_buf_append(&src, arena->data + piece->off, piece->len);
+            if (status == RX_OK) status = rx_nfc(src.data, src.len, arena);
+            rx_buf_free(&src);
+            RX_TRY(status);
+        } else if (st->kind == RX_NORM_PREPEND) {
             RX_TRY(rx_buf_append(arena, st->content, (int64_t)strlen(st->content)));
             RX_TRY(rx_buf_append(arena, arena->data + piece->off, piece->len));
         } else {

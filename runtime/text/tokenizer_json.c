@@ -4,7 +4,7 @@
  * and SentencePiece-style BPE with byte fallback (Llama-2, Mistral, TinyLlama) use; docs/formats.md
  * "tokenizer.json subset" lists it. model: BPE (vocab, merges as "a b" strings or [a, b] pairs,
  * unk_token, byte_fallback, fuse_unk, ignore_merges); added_tokens; normalizer: Sequence, Prepend,
- * Replace (literal); pre_tokenizer: Sequence, Split, Digits, ByteLevel, Metaspace;
+ * Replace (literal), NFC; pre_tokenizer: Sequence, Split, Digits, ByteLevel, Metaspace;
  * post_processor: ByteLevel, TemplateProcessing (single sequence), Sequence; decoder: Sequence,
  * ByteLevel, Replace, ByteFallback, Fuse, Strip, Metaspace. Anything else is an error naming the
  * JSON path ("tokenizer.json: model.type 'Unigram' is not supported").
@@ -220,6 +220,7 @@ static rx_status load_normalizer(jctx *c, const cJSON *n, const char *path)
         RX_TRY(replace_of(c, n, path, &pat, &content));
         return add_norm(c, RX_NORM_REPLACE, pat, content);
     }
+    if (!strcmp(type, "NFC")) return add_norm(c, RX_NORM_NFC, NULL, "");
     return unsupported_at(c, path, "type", type);
 }
 

@@ -242,7 +242,7 @@ static void test_json_errors(void)
     const char *cases[][2] = {
         {"{\"model\": {\"type\": \"Unigram\"}}", "t.json: model.type 'Unigram' is not supported"},
         {"{\"model\": {\"type\": \"WordPiece\"}}", "model.type 'WordPiece' is not supported"},
-        {"{\"model\": {\"vocab\": {\"a\": 0}}, \"normalizer\": {\"type\": \"NFC\"}}", "normalizer.type 'NFC' is not supported"},
+        {"{\"model\": {\"vocab\": {\"a\": 0}}, \"normalizer\": {\"type\": \"NFKC\"}}", "normalizer.type 'NFKC' is not supported"},
         {"{\"model\": {\"vocab\": {\"a\": 0}}, \"decoder\": {\"type\": \"WordPiece\"}}", "decoder.type 'WordPiece'"},
         {"{\"model\": {\"vocab\": {\"a\": 0}}, \"pre_tokenizer\": {\"type\": \"Split\", \"pattern\": {\"Regex\": \"(\"}, "
          "\"behavior\": \"Isolated\"}}", "pre_tokenizer.pattern: cannot compile the pattern"},

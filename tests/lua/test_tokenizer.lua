@@ -2,11 +2,13 @@
 -- committed corpus (tests/fixtures/make_tokenizer_fixtures.py): byte-level BPE with the SmolLM2
 -- pre-tokenizer (Digits + ByteLevel), its Llama-3 variant (Split regex, ignore_merges, BOS
 -- template), SentencePiece-style BPE with byte fallback (Prepend/Replace normalizer and a
--- Metaspace variant). Every corpus line with and without special-token parsing, with add_special,
--- decode with and without skip_special, added-token flags, runtime special tokens, errors.
+-- Metaspace variant); NFC normalizers (tests/fixtures/make_unicode_tables.py). Every corpus line
+-- with and without special-token parsing, with add_special, decode with and without skip_special,
+-- added-token flags, runtime special tokens, errors.
 local T = require "harness"
 local U = require "tokenizer_util"
 local Tok = require "recx.text.tokenizer"
+local cjson = require "cjson"
 
 local FIX = "../fixtures/"
 
@@ -76,6 +78,24 @@ T.case("Split pre-tokenizer with a literal String pattern", function()
   T.eq(split_tok("Isolated"):encode("ab-ab"), {3, 2, 3})
   T.eq(split_tok("Removed"):encode("ab-ab"), {3, 3})
   T.eq(split_tok("Removed"):encode("a-b"), {0, 1}, "no merge across the removed separator")
+end)
+
+T.case("NFC normalizer (plain, as Qwen2, and inside a Sequence) matches HF tokenizers", function()
+  -- tests/fixtures/make_unicode_tables.py: HF ids of strings that need NFC (decomposed accents,
+  -- U+212B, Vietnamese stacked marks in both orders, Hangul jamo, U+0958)
+  local ref = cjson.decode(U.read(FIX .. "tokenizer_nfc_ids.json"))
+  for _, name in ipairs({"tiny_nfc", "tiny_nfc_seq"}) do
+    local tok = Tok.load(FIX .. "tokenizer_" .. name .. ".json")
+    T.eq(#ref[name], 10)
+    for i, case in ipairs(ref[name]) do
+      U.same_ids(tok:encode(case.text), case.ids, name .. " case " .. i)
+    end
+  end
+  -- composed and decomposed spellings encode alike; the decoder returns the normalized text
+  local tok = Tok.load(FIX .. "tokenizer_tiny_nfc.json")
+  T.eq(tok:encode("cafe\u{301}"), tok:encode("caf\u{e9}"))
+  T.eq(tok:decode(tok:encode("A\u{30a}")), "\u{c5}")
+  T.eq(tok:decode(tok:encode("ok \xff\xfe \xc3\x28 end")), "ok \xff\xfe \xc3\x28 end", "invalid UTF-8 kept")
 end)
 
 T.case("errors name the path or argument", function()
