@@ -13,11 +13,16 @@
 -- (false), attention_bias (false: q/k/v/o biases, Llama's flag), qkv_bias (q/k/v biases only:
 -- true for model_type "qwen2"), mlp_bias (false), max_position_embeddings (2048),
 -- initializer_range (0.02), bos_token_id, eos_token_id (a number or a list), pad_token_id,
--- model_type ("llama"), architectures.
+-- model_type ("llama"), architectures; sliding_window (nil: full causal attention) and
+-- layer_types (nil, or one "full_attention" / "sliding_attention" per layer) as transformers
+-- reads them: Mistral windows every layer when sliding_window is set (it ignores layer_types);
+-- Qwen2 only when use_sliding_window is true, on the layers of layer_types, else on the layers
+-- i >= max_window_layers (0-based; default 28); Llama ignores sliding_window.
 -- Use:
 --   local C = require "recx.llm.config"
 --   local cfg = C.normalize({vocab_size = 64, hidden_size = 32, ...})
 --   local inv_freq = C.inv_freq(cfg)        -- (head_dim / 2) f32 tensor
+--   local w = C.layer_window(cfg, 1)        -- layer 1's window, or nil
 local tensor = require("recx.core").tensor
 
 local M = {}
@@ -76,6 +81,48 @@ local function rope_scaling(raw)
   return s
 end
 
+-- sliding_window and layer_types of the normalised config c from the raw table (transformers'
+-- rules, see the header).
+local function sliding(c, raw)
+  local w = value(raw.sliding_window)
+  local L = c.num_hidden_layers
+  c.sliding_window, c.layer_types, c.use_sliding_window, c.max_window_layers = nil, nil, nil, nil
+  if c.model_type == "qwen2" and value(raw.use_sliding_window) ~= true then w = nil end
+  if w == nil or (c.model_type ~= "mistral" and c.model_type ~= "qwen2") then return end
+  c.sliding_window = positive_int({sliding_window = w}, "sliding_window")
+  local types = {}
+  local given = value(raw.layer_types)
+  if c.model_type == "mistral" then
+    for i = 1, L do types[i] = "sliding_attention" end
+  elseif given ~= nil then
+    if type(given) ~= "table" or #given ~= L then
+      fail("layer_types: expected a list of %d entries (num_hidden_layers), got %s", L,
+        type(given) == "table" and (#given .. " entries") or tostring(given))
+    end
+    for i, t in ipairs(given) do
+      if t ~= "full_attention" and t ~= "sliding_attention" then
+        fail("layer_types[%d]: expected \"full_attention\" or \"sliding_attention\", got %s", i, tostring(t))
+      end
+      types[i] = t
+    end
+  else
+    local first = value(raw.max_window_layers) or 28
+    if math.type(first) ~= "integer" and not (type(first) == "number" and first == math.floor(first)) then
+      fail("max_window_layers: expected an integer, got %s", tostring(first))
+    end
+    for i = 1, L do types[i] = i - 1 >= first and "sliding_attention" or "full_attention" end
+  end
+  c.layer_types = types
+  if c.model_type == "qwen2" then c.use_sliding_window = true end -- normalising again keeps the window
+end
+
+-- The attention window of layer l (1-based) of config c: a query at slot t sees the keys at
+-- slots s with t - w < s <= t; nil means full causal attention.
+function M.layer_window(c, l)
+  if c.sliding_window and c.layer_types and c.layer_types[l] == "sliding_attention" then return c.sliding_window end
+  return nil
+end
+
 -- A new normalised config from an HF-style table `raw` (not modified).
 function M.normalize(raw)
   if type(raw) ~= "table" then fail("expected a table, got %s", type(raw)) end
@@ -115,6 +162,7 @@ function M.normalize(raw)
   c.qkv_bias = c.qkv_bias or c.model_type == "qwen2"
   c.bos_token_id, c.eos_token_id, c.pad_token_id = ids(raw.bos_token_id), ids(raw.eos_token_id), ids(raw.pad_token_id)
   for _, k in ipairs({"tie_word_embeddings", "attention_bias", "mlp_bias", "qkv_bias"}) do c[k] = c[k] == true end
+  sliding(c, raw)
   return c
 end
 
@@ -168,6 +216,13 @@ function M.to_hf(c, dtype)
   }
   if model_type == "llama" then
     out.attention_bias, out.mlp_bias = c.attention_bias, c.mlp_bias
+  elseif model_type == "mistral" then
+    -- an absent key would read as transformers' default window (4096)
+    out.sliding_window = c.sliding_window or require("cjson").null
+  elseif c.sliding_window then
+    out.use_sliding_window, out.sliding_window, out.layer_types = true, c.sliding_window, c.layer_types
+  else
+    out.use_sliding_window = false
   end
   if c.rope_scaling then
     local s = {}

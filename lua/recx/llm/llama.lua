@@ -3,7 +3,9 @@
 --
 -- Owns: the module tree and its forward pass: token embedding (+ optional injected vectors
 -- added at flat positions, SPEC 5.2) -> n pre-norm decoder layers (RMSNorm -> grouped-query
--- attention with rotate-half RoPE, causal, with an optional key padding mask and KV cache ->
+-- attention with rotate-half RoPE, causal, with an optional key padding mask, KV cache and
+-- sliding window (Mistral/Qwen2: a query at slot t sees keys at slots t - w < s <= t, slots
+-- counted over the cached + new positions, padding included, as transformers does) ->
 -- residual; RMSNorm -> SwiGLU MLP -> residual) -> final RMSNorm -> lm_head (tied to the
 -- embedding or not); the loss with the causal shift; resizing the vocabulary; and the entry
 -- points for loading (HF folder, GGUF, llama2.c .bin) and saving (HF folder, GGUF), which
@@ -54,8 +56,9 @@ end
 
 local Attention = nn.Module:extend("LlamaAttention")
 
-function Attention:init(c, topts)
+function Attention:init(c, topts, l)
   self.heads, self.kv_heads, self.head_dim = c.num_attention_heads, c.num_key_value_heads, c.head_dim
+  self.sliding_window = C.layer_window(c, l) -- nil: full causal attention
   local qkv_bias = c.attention_bias or c.qkv_bias
   local H, G, D = self.heads, self.kv_heads, self.head_dim
   self:add_module("q_proj", linear(c.hidden_size, H * D, qkv_bias, topts))
@@ -64,7 +67,8 @@ function Attention:init(c, topts)
   self:add_module("o_proj", linear(H * D, c.hidden_size, c.attention_bias, topts))
 end
 
--- x (B, T, C); cos, sin (T, D) or (B, T, D); ctx {cache, layer, key_padding} -> (B, T, C)
+-- x (B, T, C); cos, sin (T, D) or (B, T, D); ctx {cache, layer, key_padding, window_mask} ->
+-- (B, T, C)
 function Attention:forward(x, cos, sin, ctx)
   local B, Tn, D = x:size(1), x:size(2), self.head_dim
   local function heads(proj, n)
@@ -74,7 +78,9 @@ function Attention:forward(x, cos, sin, ctx)
   local k = F.rope(heads(self.k_proj, self.kv_heads), cos, sin)
   local v = heads(self.v_proj, self.kv_heads)
   if ctx.cache then k, v = ctx.cache:update(ctx.layer, k, v) end -- (B, G, past + T, D)
-  local a = F.attention(q, k, v, {causal = true, key_padding = ctx.key_padding}) -- (B, H, T, D)
+  local w = self.sliding_window
+  local a = F.attention(q, k, v, {causal = true, key_padding = ctx.key_padding,
+    additive_mask = w and ctx.window_mask(w, k:size(3))}) -- (B, H, T, D)
   return self.o_proj(a:transpose(2, 3):reshape(B, Tn, self.heads * D))
 end
 
@@ -92,9 +98,9 @@ end
 
 local Layer = nn.Module:extend("LlamaDecoderLayer")
 
-function Layer:init(c, topts)
+function Layer:init(c, topts, l)
   local norm = {eps = c.rms_norm_eps, dtype = topts.dtype, device = topts.device}
-  self:add_module("self_attn", Attention(c, topts))
+  self:add_module("self_attn", Attention(c, topts, l))
   self:add_module("mlp", MLP(c, topts))
   self:add_module("input_layernorm", nn.RMSNorm(c.hidden_size, norm))
   self:add_module("post_attention_layernorm", nn.RMSNorm(c.hidden_size, norm))
@@ -112,7 +118,7 @@ function Body:init(c, topts)
   if math.type(pad) ~= "integer" or pad < 0 or pad >= c.vocab_size then pad = nil end
   self:add_module("embed_tokens", embedding(c.vocab_size, c.hidden_size, pad, topts))
   local layers = nn.ModuleList()
-  for _ = 1, c.num_hidden_layers do layers:append(Layer(c, topts)) end
+  for l = 1, c.num_hidden_layers do layers:append(Layer(c, topts, l)) end
   self:add_module("layers", layers)
   self:add_module("norm", nn.RMSNorm(c.hidden_size, {eps = c.rms_norm_eps, dtype = topts.dtype, device = topts.device}))
 end
@@ -271,6 +277,21 @@ local function injected(fname, inj, B, Tn, Cdim, like)
   return blank:scatter_add(1, index, val):view(B, Tn, Cdim)
 end
 
+-- A function (w, S) -> the additive mask (1, 1, T, S) that hides from the query at slot
+-- past + i the keys at slots s <= past + i - w (-inf; 0 elsewhere, the causal mask does the rest),
+-- or nil when S <= w (no key is that far). One mask per window size, built on first use.
+local function window_masks(past, Tn, dtype, device)
+  local made = {}
+  return function(w, S)
+    if S <= w then return nil end
+    if not made[w] then
+      local far = (tensor.arange(past, past + Tn):view(Tn, 1) - tensor.arange(0, S):view(1, S)):ge(w) -- (T, S)
+      made[w] = tensor.zeros({Tn, S}, {dtype = dtype}):masked_fill(far, -math.huge):view(1, 1, Tn, S):to(device)
+    end
+    return made[w]
+  end
+end
+
 -- The final-normed hidden states (B, T, C) for ids (B, T); opts as forward's.
 function LM:hidden_states(ids, opts, fname)
   fname = fname or "hidden_states"
@@ -316,8 +337,9 @@ function LM:hidden_states(ids, opts, fname)
     local add = injected(fname, opts.inject, B, Tn, c.hidden_size, emb)
     if add then x = x + add end
   end
+  local window_mask = window_masks(past, Tn, dtype, device)
   for l = 1, #self.model.layers do
-    x = self.model.layers[l](x, cos, sin, {cache = cache, layer = l, key_padding = key_padding})
+    x = self.model.layers[l](x, cos, sin, {cache = cache, layer = l, key_padding = key_padding, window_mask = window_mask})
   end
   if cache then cache:advance(Tn) end
   return self.model.norm(x)

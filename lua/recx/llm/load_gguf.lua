@@ -6,7 +6,8 @@
 -- length, embedding_length, feed_forward_length, block_count, attention.head_count(_kv),
 -- attention.key_length or rope.dimension_count (head_dim), attention.layer_norm_rms_epsilon,
 -- rope.freq_base, context_length, tokenizer.ggml.{bos,eos,padding}_token_id; tied when there is
--- no output.weight), the map from llama.cpp tensor names (token_embd, blk.N.attn_q/k/v/output,
+-- no output.weight; attention.sliding_window when present: a window on every layer, as
+-- Mistral's), the map from llama.cpp tensor names (token_embd, blk.N.attn_q/k/v/output,
 -- attn_norm, ffn_gate/up/down, ffn_norm, output_norm, output) to HF names, and undoing the row
 -- permutation llama.cpp's converter applies to attn_q / attn_k of the llama architecture (it
 -- interleaves the two rotate-half halves of each head: HF row (h, i, j) of the view (heads, 2,
@@ -94,6 +95,15 @@ function M.config(md, tensors, path)
     end
   end
   if arch == "qwen2" then c.qkv_bias = true end
+  local window = key("attention.sliding_window")
+  if window ~= nil and window ~= 0 then
+    c.sliding_window = window
+    if arch == "qwen2" then
+      c.use_sliding_window, c.max_window_layers = true, 0
+    else
+      c.model_type = "mistral" -- a Llama with a window on every layer
+    end
+  end
   return c
 end
 
