@@ -339,6 +339,18 @@ static void reset_result(rx_http_result *res)
     res->retry_after = -1;
 }
 
+/* A fresh transfer of url into the file path (NULL: into memory), no Range sent yet. */
+static void xfer_init(xfer *x, const char *url, const char *path, const rx_http_opts *opts, rx_http_result *res)
+{
+    memset(x, 0, sizeof *x);
+    x->url = url;
+    x->path = path;
+    x->opts = opts;
+    x->res = res;
+    x->fd = -1;
+    x->range_start = -1;
+}
+
 rx_status rx_http_download(const char *url, const char *path, const rx_http_opts *opts, rx_http_result *res)
 {
     rx_http_result local;
@@ -347,13 +359,7 @@ rx_status rx_http_download(const char *url, const char *path, const rx_http_opts
     RX_TRY(check_common("http_download", url));
     if (!path) return rx_fail(RX_ERR_ARG, "http_download: argument #2: expected a path, got NULL");
     xfer x;
-    memset(&x, 0, sizeof x);
-    x.url = url;
-    x.path = path;
-    x.opts = opts;
-    x.res = res;
-    x.fd = -1;
-    x.range_start = -1;
+    xfer_init(&x, url, path, opts, res);
     struct stat sb;
     if (opts && opts->resume && stat(path, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0) {
         x.range_sent = 1;
@@ -363,13 +369,7 @@ rx_status rx_http_download(const char *url, const char *path, const rx_http_opts
     if (st != RX_OK && x.range_sent && res->status == 416 && res->curl_code == CURLE_OK) {
         /* the kept bytes do not fit the file on the server any more: start again */
         if (truncate(path, 0) != 0) return rx_fail(RX_ERR_IO, "http: %s: %s", path, strerror(errno));
-        memset(&x, 0, sizeof x);
-        x.url = url;
-        x.path = path;
-        x.opts = opts;
-        x.res = res;
-        x.fd = -1;
-        x.range_start = -1;
+        xfer_init(&x, url, path, opts, res);
         char linked[sizeof res->linked_etag];
         memcpy(linked, res->linked_etag, sizeof linked);
         int64_t linked_size = res->linked_size;
@@ -397,12 +397,7 @@ rx_status rx_http_get(const char *url, const rx_http_opts *opts, int64_t max_byt
     if (max_bytes <= 0)
         return rx_fail(RX_ERR_ARG, "http_get: argument #3: expected a positive byte limit, got %lld", (long long)max_bytes);
     xfer x;
-    memset(&x, 0, sizeof x);
-    x.url = url;
-    x.opts = opts;
-    x.res = res;
-    x.fd = -1;
-    x.range_start = -1;
+    xfer_init(&x, url, NULL, opts, res);
     x.max_bytes = max_bytes;
     rx_status st = perform(&x);
     if (st == RX_OK && !x.mem) {

@@ -8,14 +8,7 @@ M.FIXTURES = "../fixtures/"
 M.TINY = {"gqa", "tied", "qwen2", "llama3", "mistral", "bias"}
 M.PYTHON = "/opt/refenv/bin/python"
 
-local function flatten(v, out)
-  if type(v) == "table" then
-    for i = 1, #v do flatten(v[i], out) end
-  else
-    out[#out + 1] = v
-  end
-  return out
-end
+local flatten = require("fixture").flatten
 M.flatten = flatten
 
 -- Largest |a - b| over two tensors of one shape (converted to f64 on the CPU first).
@@ -70,6 +63,22 @@ end
 -- ids (B, T) i64 from nested Lua lists.
 function M.ids(t)
   return recx.tensor.from(t, {dtype = "i64"})
+end
+
+-- The model's shifted loss on the reference batch within 1e-6 of HF's and three weight gradients
+-- within 2e-6 (assertions through the harness T).
+function M.check_loss_and_grads(T, m, ref, name)
+  local loss = m:loss(ref.input_ids, ref.labels)
+  T.eq(loss:dtype(), "f32")
+  T.near(loss:item(), ref.loss:item(), 1e-6, name .. ": loss")
+  loss:backward()
+  local p = {}
+  for _, e in ipairs(m:named_parameters()) do p[e[1]] = e[2] end
+  for _, g in ipairs({"model.embed_tokens.weight", "model.layers.0.self_attn.q_proj.weight",
+      "model.layers.1.mlp.down_proj.weight"}) do
+    local d = M.maxdiff(p[g]:grad(), ref["grad." .. g])
+    T.ok(d <= 2e-6, string.format("%s: grad %s max diff %.3g", name, g, d))
+  end
 end
 
 return M

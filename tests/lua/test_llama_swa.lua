@@ -100,18 +100,7 @@ end)
 
 T.case("loss and weight gradients equal HF's", function()
   for _, name in ipairs(SWA) do
-    local m = llama.load(dir(name))
-    local ref = U.reference(name)
-    local loss = m:loss(ref.input_ids, ref.labels)
-    T.near(loss:item(), ref.loss:item(), 1e-6, name .. ": loss")
-    loss:backward()
-    local p = {}
-    for _, e in ipairs(m:named_parameters()) do p[e[1]] = e[2] end
-    for _, g in ipairs({"model.embed_tokens.weight", "model.layers.0.self_attn.q_proj.weight",
-        "model.layers.1.mlp.down_proj.weight"}) do
-      local d = U.maxdiff(p[g]:grad(), ref["grad." .. g])
-      T.ok(d <= 2e-6, string.format("%s: grad %s max diff %.3g", name, g, d))
-    end
+    U.check_loss_and_grads(T, llama.load(dir(name)), U.reference(name), name)
   end
 end)
 

@@ -43,13 +43,7 @@ local function write(path, data)
   f:close()
 end
 
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read = require("recx.util.fs").read
 
 local function exists(path) return read(path) ~= nil end
 

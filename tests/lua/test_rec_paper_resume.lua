@@ -55,13 +55,7 @@ local function records(out)
   return list
 end
 
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read = require("recx.util.fs").read
 
 -- Exact comparison of two records lists; returns the first difference or nil.
 local function diff(a, b, where)
