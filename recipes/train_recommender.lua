@@ -131,22 +131,40 @@ local function batch_loss(idx, b)
   return model:sampled_loss(data.train.users:index_select(1, idx):to(dev), cand:to(dev))
 end
 
-local function train_epoch(_, bar)
+-- One epoch. Nothing in a step reads the device: the loss times the batch size is added into an
+-- f64 accumulator on the device (the f32 loss widened, multiplied and added in f64: the same
+-- operations, in the same order, as a host sum of loss:item() * b) and clipping keeps its norm
+-- on the device, so on CUDA the host queues the next step while the GPU computes. The sum is
+-- read every READ_EVERY steps (the progress bar's loss) and at the epoch's end; a NaN loss
+-- shows up there, naming the steps it came from.
+local READ_EVERY = 25
+local function train_epoch(epoch, bar)
   local _, perm = tensor.rand(N, {generator = shuffle_gen}):sort()
-  local total, count = 0.0, 0
+  local loss_sum <close> = tensor.zeros({}, {dtype = "f64", device = dev})
+  local count, step, read_step, mean = 0, 0, 0, 0.0
   for first = 1, N, cfg.batch do
     local b = math.min(cfg.batch, N - first + 1)
     local loss <close> = batch_loss(perm:narrow(1, first, b), b)
-    local v = loss:item()
-    if v ~= v then fail("the training loss is NaN (try a lower lr than %g)", cfg.lr) end
+    local weighted <close> = loss:detach():to("f64")
+    loss_sum:add_(weighted:mul_(b))
     loss:backward()
-    recx.optim.clip_grad_norm(opt:params(), cfg.clip)
+    local norm <close> = recx.optim.clip_grad_norm(opt:params(), cfg.clip, {as_tensor = true})
     opt:step()
     opt:zero_grad()
-    total, count = total + v * b, count + b
-    bar:step(1, {loss = total / count})
+    count, step = count + b, step + 1
+    if step % READ_EVERY == 0 or first + b > N then
+      local total = loss_sum:item()
+      if total ~= total then
+        fail("the training loss became NaN between steps %d and %d of epoch %d; try a lower lr than %g", read_step + 1,
+          step, epoch, cfg.lr)
+      end
+      read_step, mean = step, total / count
+      bar:step(1, {loss = mean})
+    else
+      bar:step(1)
+    end
   end
-  return total / count
+  return mean
 end
 
 local test_inputs = cfg.model == "sasrec" and data.test.hist or data.test.users

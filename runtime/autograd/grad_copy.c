@@ -6,8 +6,9 @@
  * through; a cast to another float dtype casts it back to the input's dtype, and a cast to an
  * integer or bool dtype is not differentiable (its output never requires grad); a device move
  * moves it back. When contiguous, to_dtype or to_device return their input itself (nothing to
- * do), nothing is recorded: the input keeps its own place in the graph. copy_ and fill_ write in
- * place and never record: they are errors on a tensor that requires grad while grad mode is on.
+ * do), nothing is recorded: the input keeps its own place in the graph. copy_, copy_at_ and fill_
+ * write in place and never record: they are errors on a tensor that requires grad while grad mode
+ * is on.
  */
 #include "autograd.h"
 
@@ -64,6 +65,14 @@ rx_status rx_copy_(rx_tensor *dst, rx_tensor *src)
 {
     RX_TRY(rx_ag_check_inplace("copy_", 1, dst));
     RX_TRY(rx_op_copy_(dst, src));
+    rx_tensor_bump_version(dst);
+    return RX_OK;
+}
+
+rx_status rx_copy_at_(rx_tensor *dst, int dim, rx_tensor *offset, rx_tensor *src)
+{
+    RX_TRY(rx_ag_check_inplace("copy_at_", 1, dst));
+    RX_TRY(rx_op_copy_at_(dst, dim, offset, src));
     rx_tensor_bump_version(dst);
     return RX_OK;
 }

@@ -26,6 +26,13 @@ typedef struct rx_backend {
     rx_status (*copy)(rx_tensor *dst, const rx_tensor *src);
     /* t[i] = value (converted to t's dtype); any strides. */
     rx_status (*fill)(rx_tensor *t, double value);
+    /* dst narrowed along `dim` to [off, off + src->shape[dim]) = src, off = the one element of
+     * `offset` (i32 or i64, on this device), read by the kernel where it lives (on CUDA no host
+     * read, so the call can be captured in a graph). dst and src: one dtype, same shape except
+     * along dim (src's size there <= dst's); any strides; no overlap (ops/ clones first), and
+     * offset shares storage with neither. An off outside [0, dst size - src size] writes
+     * nothing (ops/ reports it on the CPU before the call). */
+    rx_status (*copy_at)(rx_tensor *dst, const rx_tensor *src, int dim, const rx_tensor *offset);
 
     /* out = op(a); same shape; out dtype = a's, except RX_LOGICAL_NOT gives bool. */
     rx_status (*unary)(rx_unary_op op, rx_tensor *out, const rx_tensor *a);
@@ -221,6 +228,13 @@ typedef struct rx_backend {
     rx_status (*sum_squares)(int n, rx_tensor *const *tensors, double *out);
     /* tensors[i] *= s in place (float dtypes); f32 math for f32/f16/bf16, f64 for f64. */
     rx_status (*scale)(int n, rx_tensor *const *tensors, double s);
+    /* Gradient clipping without a host read-back: norm (0-d f32, contiguous, this device)
+     * receives sqrt of the sum of squares of all tensors (float dtypes; accumulated in double
+     * in a fixed order, as sum_squares), rounded to f32; when that double norm is finite and
+     * c = max_norm / (norm + 1e-6) < 1, every tensor is scaled in place by c as `scale` would
+     * (f32 math with (float)c for f32/f16/bf16, f64 for f64). The decision and c are taken from
+     * device memory on devices with their own memory. n >= 1; max_norm > 0 (checked by ops/). */
+    rx_status (*clip_grad_norm)(int n, rx_tensor *const *tensors, double max_norm, rx_tensor *norm);
 } rx_backend;
 
 /* Kinds for rx_backend.random (p0, p1 meaning in brackets). */
@@ -237,6 +251,9 @@ enum {
  * build or on this machine. */
 const rx_backend *rx_backend_for(rx_device device);
 const rx_backend *rx_backend_of(const rx_tensor *t); /* of t's device; never NULL for live t */
+/* Whether a CUDA graph capture is in progress on the device (rx_cuda_graph_begin): the ops then
+ * skip checks that would read device memory on the host. */
+int rx_device_capturing(rx_device device);
 
 extern const rx_backend rx_cpu_backend;
 

@@ -27,4 +27,29 @@ const rx_backend *rx_backend_of(const rx_tensor *t) { return rx_backend_for(t->s
 int rx_cuda_available(void) { return 0; }
 int rx_cuda_device_count(void) { return 0; }
 rx_status rx_cuda_synchronize(void) { return RX_OK; }
+
+rx_status rx_cuda_graph_begin(rx_device device)
+{
+    (void)device;
+    return rx_fail(RX_ERR_UNSUPPORTED, "cuda graph: this recx was built without CUDA (configure with -DRECX_CUDA=ON)");
+}
+
+rx_status rx_cuda_graph_end(rx_device device, rx_cuda_graph **out)
+{
+    (void)device;
+    if (out) *out = NULL;
+    return rx_fail(RX_ERR_UNSUPPORTED, "cuda graph: this recx was built without CUDA (configure with -DRECX_CUDA=ON)");
+}
+
+rx_status rx_cuda_graph_replay(rx_cuda_graph *graph)
+{
+    (void)graph;
+    return rx_fail(RX_ERR_UNSUPPORTED, "cuda graph: this recx was built without CUDA (configure with -DRECX_CUDA=ON)");
+}
+
+int64_t rx_cuda_graph_nodes(const rx_cuda_graph *graph) { (void)graph; return 0; }
+void rx_cuda_graph_free(rx_cuda_graph *graph) { (void)graph; }
+int rx_cuda_graph_capturing(rx_device device) { (void)device; return 0; }
 #endif
+
+int rx_device_capturing(rx_device device) { return device.type == RX_CUDA && rx_cuda_graph_capturing(device); }

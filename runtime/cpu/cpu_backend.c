@@ -7,6 +7,7 @@ const rx_backend rx_cpu_backend = {
     .free = rx_cpu_free,
     .copy = rx_cpu_copy,
     .fill = rx_cpu_fill,
+    .copy_at = rx_cpu_copy_at,
     .unary = rx_cpu_unary,
     .binary = rx_cpu_binary,
     .binary_scalar = rx_cpu_binary_scalar,
@@ -49,4 +50,5 @@ const rx_backend rx_cpu_backend = {
     .sgd_step = rx_cpu_sgd_step,
     .sum_squares = rx_cpu_sum_squares,
     .scale = rx_cpu_scale,
+    .clip_grad_norm = rx_cpu_clip_grad_norm,
 };

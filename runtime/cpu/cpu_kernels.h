@@ -16,6 +16,8 @@ void rx_cpu_empty_cache(void);
 /* copy_fill.c */
 rx_status rx_cpu_copy(rx_tensor *dst, const rx_tensor *src);
 rx_status rx_cpu_fill(rx_tensor *t, double value);
+/* copy_at.c */
+rx_status rx_cpu_copy_at(rx_tensor *dst, const rx_tensor *src, int dim, const rx_tensor *offset);
 /* elementwise.c */
 rx_status rx_cpu_unary(rx_unary_op op, rx_tensor *out, const rx_tensor *a);
 rx_status rx_cpu_binary(rx_binary_op op, rx_tensor *out, const rx_tensor *a, const rx_tensor *b);
@@ -130,5 +132,6 @@ rx_status rx_cpu_sgd_step(int n, rx_tensor *const *params, rx_tensor *const *gra
                           int first_step);
 rx_status rx_cpu_sum_squares(int n, rx_tensor *const *tensors, double *out);
 rx_status rx_cpu_scale(int n, rx_tensor *const *tensors, double s);
+rx_status rx_cpu_clip_grad_norm(int n, rx_tensor *const *tensors, double max_norm, rx_tensor *norm);
 
 #endif /* RECX_CPU_KERNELS_H */

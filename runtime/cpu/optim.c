@@ -372,3 +372,21 @@ rx_status rx_cpu_scale(int n, rx_tensor *const *tensors, double s)
     free(work);
     return RX_OK;
 }
+
+/* The sums of squares per tensor added in tensor order, the square root, then the scaling: the
+ * operations of rx_global_norm followed by rx_scale_, so the bits match that two-call form. */
+rx_status rx_cpu_clip_grad_norm(int n, rx_tensor *const *tensors, double max_norm, rx_tensor *norm)
+{
+    double *sums = malloc(sizeof *sums * (size_t)(n > 0 ? n : 1));
+    if (!sums) return rx_fail(RX_ERR_NOMEM, "clip_grad_norm_: out of host memory");
+    rx_status s = rx_cpu_sum_squares(n, tensors, sums);
+    double total = 0;
+    for (int i = 0; i < n && s == RX_OK; i++) total += sums[i];
+    free(sums);
+    RX_TRY(s);
+    total = sqrt(total);
+    *(float *)rx_tensor_bytes(norm) = (float)total;
+    double coef = max_norm / (total + 1e-6);
+    if (isfinite(total) && coef < 1) return rx_cpu_scale(n, tensors, coef);
+    return RX_OK;
+}

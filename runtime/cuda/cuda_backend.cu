@@ -119,6 +119,8 @@ rx_status rx_cuda_enter(int device, rx_cuda_ctx **out)
     return RX_OK;
 }
 
+#define CUBLAS_WORKSPACE_BYTES ((size_t)32 << 20) /* what NVIDIA advises for Hopper */
+
 rx_status rx_cuda_cublas(rx_cuda_ctx *ctx, cublasHandle_t *out)
 {
     if (!__atomic_load_n(&ctx->cublas, __ATOMIC_ACQUIRE)) {
@@ -130,6 +132,11 @@ rx_status rx_cuda_cublas(rx_cuda_ctx *ctx, cublasHandle_t *out)
             if (s == RX_OK) s = RX_CUBLAS_STATUS(cublasSetStream(h, ctx->stream));
             /* TF32 stays off: f32 products use full f32 arithmetic (CUBLAS_COMPUTE_32F) */
             if (s == RX_OK) s = RX_CUBLAS_STATUS(cublasSetMathMode(h, CUBLAS_DEFAULT_MATH));
+            /* a workspace of its own, so that cuBLAS never allocates inside a graph capture */
+            void *ws = NULL;
+            if (s == RX_OK) s = RX_CUDA_STATUS(cudaMalloc(&ws, CUBLAS_WORKSPACE_BYTES));
+            if (s == RX_OK) s = RX_CUBLAS_STATUS(cublasSetWorkspace(h, ws, CUBLAS_WORKSPACE_BYTES));
+            if (s != RX_OK && ws) cudaFree(ws);
             if (s == RX_OK)
                 __atomic_store_n(&ctx->cublas, h, __ATOMIC_RELEASE);
             else if (h)
@@ -159,6 +166,7 @@ static void table_init(void)
     table.free = rx_cuda_free;
     table.copy = rx_cuda_copy;
     table.fill = rx_cuda_fill;
+    table.copy_at = rx_cuda_copy_at;
     table.unary = rx_cuda_unary;
     table.binary = rx_cuda_binary;
     table.binary_scalar = rx_cuda_binary_scalar;
@@ -201,6 +209,7 @@ static void table_init(void)
     table.sgd_step = rx_cuda_sgd_step;
     table.sum_squares = rx_cuda_sum_squares;
     table.scale = rx_cuda_scale;
+    table.clip_grad_norm = rx_cuda_clip_grad_norm;
 }
 
 const rx_backend *rx_cuda_backend_table(void)

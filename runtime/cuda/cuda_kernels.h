@@ -56,10 +56,24 @@ typedef struct rx_cuda_mem_info {
     int64_t cache_hits;    /* allocations served from the cache */
 } rx_cuda_mem_info;
 void rx_cuda_memory_info(int device, rx_cuda_mem_info *out);
+/* Graph pools (see memory.cu's header): begin makes `device`'s allocations owned by a new pool
+ * until end (which returns it); release (when the graph is freed) returns the pool's blocks to
+ * the device cache. */
+typedef struct rx_cuda_pool rx_cuda_pool;
+rx_status rx_cuda_pool_begin(int device, rx_cuda_pool **out);
+rx_cuda_pool *rx_cuda_pool_end(int device);
+void rx_cuda_pool_release(rx_cuda_pool *pool);
+
+/* graph.cu: whether a graph capture is in progress on `device`, and the error for an operation
+ * that cannot be captured (a host<->device copy, a synchronisation): RX_OK when not capturing. */
+int rx_cuda_capturing(int device);
+rx_status rx_cuda_refuse_in_capture(int device, const char *what);
 
 /* copy_fill.cu */
 rx_status rx_cuda_copy(rx_tensor *dst, const rx_tensor *src);
 rx_status rx_cuda_fill(rx_tensor *t, double value);
+/* copy_at.cu */
+rx_status rx_cuda_copy_at(rx_tensor *dst, const rx_tensor *src, int dim, const rx_tensor *offset);
 /* elementwise.cu */
 rx_status rx_cuda_unary(rx_unary_op op, rx_tensor *out, const rx_tensor *a);
 rx_status rx_cuda_binary(rx_binary_op op, rx_tensor *out, const rx_tensor *a, const rx_tensor *b);
@@ -132,6 +146,7 @@ rx_status rx_cuda_sgd_step(int n, rx_tensor *const *params, rx_tensor *const *gr
                            double momentum, double dampening, double weight_decay, int nesterov, int first_step);
 rx_status rx_cuda_sum_squares(int n, rx_tensor *const *tensors, double *out);
 rx_status rx_cuda_scale(int n, rx_tensor *const *tensors, double s);
+rx_status rx_cuda_clip_grad_norm(int n, rx_tensor *const *tensors, double max_norm, rx_tensor *norm);
 
 #ifdef __cplusplus
 }

@@ -23,7 +23,9 @@ int rx_cuda_available(void) { return rx_cuda_device_count() > 0; }
 
 rx_status rx_cuda_synchronize(void)
 {
-    if (rx_cuda_device_count() == 0) return RX_OK;
+    int n = rx_cuda_device_count();
+    if (n == 0) return RX_OK;
+    for (int d = 0; d < n && d < RX_CUDA_MAX_DEVICES; d++) RX_TRY(rx_cuda_refuse_in_capture(d, "cuda.synchronize"));
     cudaError_t e = cudaDeviceSynchronize();
     if (e != cudaSuccess)
         return rx_fail(RX_ERR_DEVICE, "cuda.synchronize: %s (%s)", cudaGetErrorString(e), cudaGetErrorName(e));

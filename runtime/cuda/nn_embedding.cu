@@ -28,13 +28,19 @@
 /* ---- forward ---------------------------------------------------------------------------------- */
 
 template <typename U, typename IT>
-__global__ void embedding_kernel(U *out, const U *weight, const IT *ids, int64_t n, int64_t units, int64_t wstride)
+__global__ void embedding_kernel(U *out, const U *weight, const IT *ids, int64_t n, int64_t units, int64_t wstride,
+                                 int64_t rows)
 {
     int lane = threadIdx.x % 32;
     int64_t warps = (int64_t)gridDim.x * (blockDim.x / 32);
     for (int64_t r = (int64_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32; r < n; r += warps) {
-        const U *src = weight + (int64_t)ids[r] * wstride;
+        int64_t id = (int64_t)ids[r];
         U *dst = out + r * units;
+        if (id < 0 || id >= rows) { /* unchecked ids (a graph capture): a zero row, never a wild read */
+            for (int64_t j = lane; j < units; j += 32) dst[j] = U{};
+            continue;
+        }
+        const U *src = weight + id * wstride;
         for (int64_t j = lane; j < units; j += 32) dst[j] = src[j];
     }
 }
@@ -49,13 +55,14 @@ static rx_status embedding_launch(rx_cuda_ctx *ctx, rx_tensor *out, const rx_ten
     unsigned blocks = rx_cuda_blocks((n + 7) / 8, 1, ctx);
     if (row_bytes % 16 == 0 && stride_bytes % 16 == 0 && rx_aligned(w, 16) && rx_aligned(o, 16)) {
         embedding_kernel<uint4, IT><<<blocks, RX_CUDA_THREADS, 0, ctx->stream>>>((uint4 *)o, (const uint4 *)w, ids, n,
-                                                                                 row_bytes / 16, stride_bytes / 16);
+                                                                                 row_bytes / 16, stride_bytes / 16,
+                                                                                 weight->shape[0]);
         return RX_CUDA_LAUNCH_STATUS("embedding");
     }
     return rx_cuda_dispatch_bits(es, [&](auto tag) -> rx_status {
         using U = typename decltype(tag)::type;
         embedding_kernel<U, IT><<<blocks, RX_CUDA_THREADS, 0, ctx->stream>>>((U *)o, (const U *)w, ids, n, c,
-                                                                             weight->stride[0]);
+                                                                             weight->stride[0], weight->shape[0]);
         return RX_CUDA_LAUNCH_STATUS("embedding");
     });
 }

@@ -1,6 +1,6 @@
 /* optim.cu — CUDA optimizer kernels: AdamW (also with f32 master weights), SGD, sums of squares
- * (the global norm) and in-place scaling (adamw_step, adamw_step_master, sgd_step, sum_squares and
- * scale of backend/backend.h).
+ * (the global norm), in-place scaling and gradient clipping (adamw_step, adamw_step_master,
+ * sgd_step, sum_squares, scale and clip_grad_norm of backend/backend.h).
  *
  * Owns:
  * - the multi-tensor launch: the host writes one descriptor per tensor (pointers, element count,
@@ -20,7 +20,11 @@
  *   bits: AdamW's moments as the lerp m + (1-b1)(g - m), f16/bf16 parameters read into f32,
  *   updated and rounded back to nearest even, f64 parameters in f64 with f32 state;
  * - sums of squares: a double per chunk (a fixed tree inside the block), copied to the host and
- *   added in chunk order per tensor, so the global norm depends on the data only.
+ *   added in chunk order per tensor, so the global norm depends on the data only;
+ * - gradient clipping: the same chunk partials stay on the device, one block adds them in a
+ *   fixed order into the norm and the clipping factor, and the scaling kernel reads that factor
+ *   from device memory, so nothing waits for the GPU (the norm may differ from the global norm's
+ *   in the last bits: another order of the same double partials).
  */
 #include "nn_common.cuh"
 
@@ -529,7 +533,8 @@ rx_status rx_cuda_sum_squares(int n, rx_tensor *const *tensors, double *out)
     return s;
 }
 
-__global__ void __launch_bounds__(OPT_THREADS) scale_kernel(const __grid_constant__ opt_pack pk, float sf, double sd)
+/* t *= s for every element of the pack: f32 math with sf for f32/f16/bf16, f64 with sd. */
+__device__ __forceinline__ void scale_elements(const opt_pack &pk, float sf, double sd)
 {
     for_chunks(pk, [&](int i, int64_t e) {
         int dt = pk.dtype[i];
@@ -538,6 +543,11 @@ __global__ void __launch_bounds__(OPT_THREADS) scale_kernel(const __grid_constan
         else
             store_f(pk.t[i].p, dt, e, __fmul_rn(load_f(pk.t[i].p, dt, e), sf));
     });
+}
+
+__global__ void __launch_bounds__(OPT_THREADS) scale_kernel(const __grid_constant__ opt_pack pk, float sf, double sd)
+{
+    scale_elements(pk, sf, sd);
 }
 
 rx_status rx_cuda_scale(int n, rx_tensor *const *tensors, double s)
@@ -551,4 +561,74 @@ rx_status rx_cuda_scale(int n, rx_tensor *const *tensors, double s)
             scale_kernel<<<opt_blocks(pk, ctx), OPT_THREADS, 0, ctx->stream>>>(pk, (float)s, s);
             return RX_CUDA_LAUNCH_STATUS("scale_");
         });
+}
+
+/* ---- gradient clipping without a host read-back --------------------------------------------- */
+
+/* What clip_finish_kernel decided, read by clip_scale_kernel from device memory. */
+struct clip_state {
+    double coef; /* max_norm / (norm + 1e-6) */
+    int apply;   /* the norm is finite and coef < 1 */
+};
+
+/* One block: the sum of the chunk partials in a fixed order (thread t adds chunks t, t + 256, ...
+ * in increasing order, then the block's fixed tree), its square root into norm (f32), and the
+ * clipping decision. */
+__global__ void __launch_bounds__(OPT_THREADS) clip_finish_kernel(const double *partial, int64_t chunks,
+                                                                  double max_norm, float *norm, clip_state *st)
+{
+    __shared__ double shared[32];
+    double acc = 0.0;
+    for (int64_t c = threadIdx.x; c < chunks; c += OPT_THREADS) acc += partial[c];
+    acc = rx_nn_group_sum<OPT_THREADS>(acc, shared);
+    if (threadIdx.x == 0) {
+        double total = __dsqrt_rn(acc);
+        double coef = __ddiv_rn(max_norm, __dadd_rn(total, 1e-6));
+        *norm = (float)total;
+        st->coef = coef;
+        st->apply = isfinite(total) && coef < 1.0;
+    }
+}
+
+__global__ void __launch_bounds__(OPT_THREADS) clip_scale_kernel(const __grid_constant__ opt_pack pk,
+                                                                 const clip_state *st)
+{
+    if (!st->apply) return;
+    double sd = st->coef;
+    scale_elements(pk, (float)sd, sd);
+}
+
+/* Three launches on the stream and no copy to the host: the chunk partials (sum_squares_kernel),
+ * the norm and the factor (clip_finish_kernel), the scaling (clip_scale_kernel, a no-op unless
+ * the factor applies). The scratch goes back to the caching allocator at once: later work on the
+ * stream is ordered after these kernels. */
+rx_status rx_cuda_clip_grad_norm(int n, rx_tensor *const *tensors, double max_norm, rx_tensor *norm)
+{
+    rx_cuda_ctx *ctx;
+    int dev = rx_nn_device(tensors[0]);
+    RX_TRY(rx_cuda_enter(dev, &ctx));
+    int64_t chunks = 0;
+    for (int i = 0; i < n; i++) chunks += (rx_tensor_numel(tensors[i]) + CHUNK - 1) / CHUNK;
+    rx_nn_scratch scratch; /* the partials, then the clip_state (16 bytes, 8-aligned) */
+    RX_TRY(scratch.alloc((chunks + 2) * (int64_t)sizeof(double), dev));
+    double *partial = scratch.as<double>();
+    clip_state *st = (clip_state *)(partial + chunks);
+    int64_t next = 0; /* chunks of the launches so far, in tensor order */
+    auto fill = [&](int i, opt_desc *d, int8_t *) { d->p = rx_cuda_ptr(tensors[i]); };
+    rx_status s = multi_tensor(n, tensors, CHUNK, fill, [&](const opt_pack &pk, int) -> rx_status {
+        int64_t total = pk.chunk_start[pk.n];
+        sum_squares_kernel<<<(unsigned)total, OPT_THREADS, 0, ctx->stream>>>(pk, partial + next);
+        next += total;
+        return RX_CUDA_LAUNCH_STATUS("clip_grad_norm_ (sums of squares)");
+    });
+    if (s == RX_OK) {
+        clip_finish_kernel<<<1, OPT_THREADS, 0, ctx->stream>>>(partial, chunks, max_norm, (float *)rx_cuda_ptr(norm), st);
+        s = RX_CUDA_LAUNCH_STATUS("clip_grad_norm_ (norm)");
+    }
+    if (s == RX_OK)
+        s = multi_tensor(n, tensors, CHUNK, fill, [&](const opt_pack &pk, int) -> rx_status {
+            clip_scale_kernel<<<opt_blocks(pk, ctx), OPT_THREADS, 0, ctx->stream>>>(pk, st);
+            return RX_CUDA_LAUNCH_STATUS("clip_grad_norm_ (scale)");
+        });
+    return s;
 }

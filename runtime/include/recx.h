@@ -105,6 +105,22 @@ int rx_cuda_device_count(void);
 /* Waits until every queued CUDA operation has finished (for timing from the host); reports a
  * device error raised meanwhile. RX_OK at once when there is no CUDA device. */
 rx_status rx_cuda_synchronize(void);
+/* CUDA graphs. Between rx_cuda_graph_begin and rx_cuda_graph_end, the work recx queues on the
+ * device's stream is recorded instead of run; rx_cuda_graph_replay runs the recorded kernels
+ * again, on the same memory, in one launch. While capturing: host<->device copies and
+ * synchronisations fail (they cannot be recorded), and the host-side range checks of index
+ * tensors on the device are skipped (an out-of-range id gives a zero row in embedding). The
+ * allocations made during the capture belong to the graph until rx_cuda_graph_free: tensors
+ * created during the capture and kept are the graph's outputs (each replay rewrites them), and
+ * every tensor the recorded work reads must stay alive while the graph is replayed.
+ * rx_cuda_graph_end with out == NULL discards the capture (after an error). */
+typedef struct rx_cuda_graph rx_cuda_graph;
+rx_status rx_cuda_graph_begin(rx_device device);
+rx_status rx_cuda_graph_end(rx_device device, rx_cuda_graph **out);
+rx_status rx_cuda_graph_replay(rx_cuda_graph *graph);
+int64_t rx_cuda_graph_nodes(const rx_cuda_graph *graph); /* kernels and copies recorded */
+void rx_cuda_graph_free(rx_cuda_graph *graph);           /* NULL is fine */
+int rx_cuda_graph_capturing(rx_device device);
 
 /* ---- tensor lifetime and metadata ---------------------------------------------------------- */
 rx_tensor *rx_tensor_retain(rx_tensor *t); /* returns t with one more reference */
@@ -169,6 +185,15 @@ rx_status rx_to_dtype(rx_tensor *t, rx_dtype dtype, rx_tensor **out); /* t itsel
 rx_status rx_to_device(rx_tensor *t, rx_device device, rx_tensor **out); /* t itself if same */
 rx_status rx_copy_(rx_tensor *dst, rx_tensor *src); /* src broadcast to dst; casts allowed */
 rx_status rx_fill_(rx_tensor *t, double value);
+/* dst narrowed along `dim` to [off, off + src->shape[dim]) = src, where off is the single element
+ * of `offset` (an i32 or i64 tensor with one element, on dst's device). src has dst's dtype and
+ * device, and dst's shape except along dim; both may have any strides (dst may be a view). The
+ * offset is read where it lives: on the CPU it is range-checked ("copy_at_: argument #3: offset N
+ * out of range [0, size - len] ..."); on CUDA the kernel reads it from device memory (no host
+ * read, so the call can be captured into a CUDA graph and replayed with a new offset), and an
+ * out-of-range offset writes nothing and cannot be reported. Bumps dst's version; not
+ * differentiable (an error when dst requires grad while grad mode is on). */
+rx_status rx_copy_at_(rx_tensor *dst, int dim, rx_tensor *offset, rx_tensor *src);
 
 /* ---- random ------------------------------------------------------------------------------ */
 rx_generator *rx_generator_new(uint64_t seed);
@@ -358,6 +383,15 @@ rx_status rx_sgd_step(int n, rx_tensor *const *params, rx_tensor *const *grads, 
 rx_status rx_global_norm(int n, rx_tensor *const *tensors, double *out);
 /* t *= s in place for each of n tensors. */
 rx_status rx_scale_(int n, rx_tensor *const *tensors, double s);
+/* Gradient clipping that reads nothing back to the host: *norm = a new 0-d f32 tensor on the
+ * tensors' device holding their global L2 norm (accumulated in double like rx_global_norm, then
+ * rounded to f32); when that norm is finite and c = max_norm / (norm + 1e-6) < 1, every tensor
+ * is scaled in place by c as rx_scale_ would. On the CPU the bits equal rx_global_norm followed
+ * by rx_scale_(c). On CUDA the norm and c are computed and applied by kernels, so the call does
+ * not wait for the device. All n tensors are float, on one device and not expanded views
+ * (written in place); max_norm > 0. n == 0 gives a CPU zero. Versions are bumped whether or
+ * not the tensors were scaled. */
+rx_status rx_clip_grad_norm_(int n, rx_tensor *const *tensors, double max_norm, rx_tensor **norm);
 
 /* ---- safetensors ----------------------------------------------------------------------------- */
 typedef struct rx_safetensors rx_safetensors; /* an open, memory-mapped file */

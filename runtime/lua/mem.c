@@ -142,6 +142,7 @@ static const luaL_Reg cuda_functions[] = {
     {"device_count", cuda_device_count},
     {"synchronize", cuda_synchronize},
     {"empty_cache", cuda_empty_cache},
+    {"graph", rxl_cuda_graph},
     {NULL, NULL},
 };
 
@@ -150,5 +151,6 @@ void rxl_open_mem(lua_State *L)
     rxl_set_funcs(L, mem_functions);
     lua_newtable(L);
     rxl_set_funcs(L, cuda_functions);
+    rxl_open_cuda_graph(L);
     lua_setfield(L, -2, "cuda");
 }

@@ -1,11 +1,11 @@
 /* optim.c — the optimizer kernels and training-loop helpers from Lua (recx.core.optim and
  * recx.core.clock).
  *
- * Owns: the Lua forms of rx_adamw_step, rx_sgd_step, rx_global_norm and rx_scale_ (lists of
- * tensors as Lua lists, hyper-parameters as an options table), and clock(), the monotonic wall
- * clock in seconds that progress bars and training loops time themselves with (os.clock
- * counts CPU time of every thread, os.time whole seconds). The optimizer objects themselves
- * (state, groups, schedules) are Lua: lua/recx/optim/.
+ * Owns: the Lua forms of rx_adamw_step, rx_sgd_step, rx_global_norm, rx_scale_ and
+ * rx_clip_grad_norm_ (lists of tensors as Lua lists, hyper-parameters as an options table), and
+ * clock(), the monotonic wall clock in seconds that progress bars and training loops time
+ * themselves with (os.clock counts CPU time of every thread, os.time whole seconds). The
+ * optimizer objects themselves (state, groups, schedules) are Lua: lua/recx/optim/.
  *
  * The arrays of tensor pointers handed to the core live in userdata on the Lua stack, so an
  * argument error raised while reading the lists leaks nothing.
@@ -192,6 +192,21 @@ static int optim_scale_(lua_State *L)
     return 0;
 }
 
+/* clip_grad_norm_(tensors, max_norm) -> a 0-d f32 tensor on the tensors' device: their global
+ * L2 norm; the tensors are scaled in place by max_norm / (norm + 1e-6) when the norm is finite
+ * and that factor is below 1 (rx_clip_grad_norm_: on CUDA nothing is read back to the host) */
+static int optim_clip_grad_norm_(lua_State *L)
+{
+    int n;
+    rx_tensor **ts = check_list(L, 1, "tensors", -1, 0, &n);
+    if (lua_type(L, 2) != LUA_TNUMBER)
+        return rxl_arg_error(L, 2, "expected a number, got %s", luaL_typename(L, 2));
+    rx_tensor **slot = rxl_push_slot(L);
+    rxl_check_status(L, rx_clip_grad_norm_(n, ts, lua_tonumber(L, 2), slot));
+    rxl_note_tensor(L, *slot);
+    return 1;
+}
+
 /* clock() -> seconds of a monotonic clock (only differences mean something) */
 static int optim_clock(lua_State *L)
 {
@@ -207,6 +222,7 @@ static const luaL_Reg optim_functions[] = {
     {"sgd_step", optim_sgd_step},
     {"global_norm", optim_global_norm},
     {"scale_", optim_scale_},
+    {"clip_grad_norm_", optim_clip_grad_norm_},
     {NULL, NULL},
 };
 

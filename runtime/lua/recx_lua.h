@@ -88,6 +88,8 @@ void rxl_open_gguf(lua_State *L);      /* gguf.c: core.gguf */
 void rxl_open_text(lua_State *L);      /* text.c: core.text (BPE tokenizer) */
 void rxl_open_net(lua_State *L);       /* net.c: core.net (http download, sha256, zip) */
 void rxl_open_data(lua_State *L);      /* data.c: core.data (fast readers for recsys data) */
+void rxl_open_cuda_graph(lua_State *L); /* cuda_graph.c: the graph metatable */
+int rxl_cuda_graph(lua_State *L);       /* cuda_graph.c: recx.cuda.graph */
 
 /* Function lists of the tensor binding files, assembled by rxl_open_tensor: `methods` are
  * reachable as t:NAME(...) and recx.tensor.NAME(t, ...); `functions` only as recx.tensor.NAME. */

@@ -2,7 +2,7 @@
  *
  * Owns: shape/size/stride/dim/numel/dtype/device queries; the views (view, reshape, narrow,
  * select, transpose, t, permute, expand, squeeze, unsqueeze), which share storage; and the
- * spelled copies (contiguous, clone, to, copy_, fill_). Positions given as Lua numbers are
+ * spelled copies (contiguous, clone, to, copy_, copy_at_, fill_). Positions given as Lua numbers are
  * 1-based here (dims, narrow's start, select's index; negatives count from the end) and are
  * checked and reported in those terms before the 0-based core call.
  */
@@ -331,6 +331,21 @@ static int view_copy_(lua_State *L)
     return 1;
 }
 
+/* dst:copy_at_(dim, offset, src) -> dst; dst narrowed along dim (1-based) to [off, off + len)
+ * receives src, off being the one element of the i32/i64 tensor offset (0-based, like index
+ * tensors), read on the device where it lives */
+static int view_copy_at_(lua_State *L)
+{
+    rx_tensor *dst = rxl_check_tensor(L, 1);
+    if (rx_tensor_ndim(dst) == 0) return rxl_arg_error(L, 1, "expected a tensor with at least one dim, got a 0-d tensor");
+    int dim = rxl_check_dim(L, 2, rx_tensor_ndim(dst));
+    rx_tensor *offset = rxl_check_tensor(L, 3);
+    rx_tensor *src = rxl_check_tensor(L, 4);
+    rxl_check_status(L, rx_copy_at_(dst, dim, offset, src));
+    lua_settop(L, 1);
+    return 1;
+}
+
 /* t:fill_(v) -> t */
 static int view_fill_(lua_State *L)
 {
@@ -368,6 +383,7 @@ const luaL_Reg rxl_view_methods[] = {
     {"clone", view_clone},
     {"to", view_to},
     {"copy_", view_copy_},
+    {"copy_at_", view_copy_at_},
     {"fill_", view_fill_},
     {NULL, NULL},
 };

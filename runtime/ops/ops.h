@@ -25,6 +25,7 @@ rx_status rx_op_to_dtype(rx_tensor *t, rx_dtype dtype, rx_tensor **out);
 rx_status rx_op_to_device(rx_tensor *t, rx_device device, rx_tensor **out);
 rx_status rx_op_copy_(rx_tensor *dst, rx_tensor *src);
 rx_status rx_op_fill_(rx_tensor *t, double value);
+rx_status rx_op_copy_at_(rx_tensor *dst, int dim, rx_tensor *offset, rx_tensor *src);
 rx_status rx_op_unary(rx_unary_op op, rx_tensor *a, rx_tensor **out);
 rx_status rx_op_binary(rx_binary_op op, rx_tensor *a, rx_tensor *b, rx_tensor **out);
 rx_status rx_op_binary_scalar(rx_binary_op op, rx_tensor *a, double s, int scalar_first, rx_tensor **out);

@@ -1,5 +1,7 @@
 /* optim.c — optimizer steps over lists of tensors: AdamW (optionally with f32 master weights), SGD,
- * the global L2 norm and in-place scaling (gradient clipping is norm + scale).
+ * the global L2 norm and in-place scaling (gradient clipping is norm + scale), and gradient
+ * clipping in one call whose norm stays on the tensors' device (rx_clip_grad_norm_: nothing is
+ * read back to the host, so a training step need not wait for the device).
  *
  * Owns: the argument checks of the list functions (equal list lengths, every parameter a float
  * tensor with a gradient of its shape, dtype and device, optimizer state and AdamW's master
@@ -431,4 +433,47 @@ rx_status rx_scale_(int n, rx_tensor *const *tensors, double s)
     if (!be) return rx_fail_context(RX_ERR_DEVICE, "scale_");
     rx_tensor *const *lists[1] = {tensors};
     return run_staged("scale_", be, n, 1, 1, lists, scale_run, &s);
+}
+
+/* ---- gradient clipping on the device ------------------------------------------------------- */
+
+typedef struct clip_args {
+    double max_norm;
+    rx_tensor *norm;
+} clip_args;
+
+static rx_status clip_run(const rx_backend *be, int n, rx_tensor ***l, const void *ctx)
+{
+    const clip_args *a = ctx;
+    return be->clip_grad_norm(n, l[0], a->max_norm, a->norm);
+}
+
+rx_status rx_clip_grad_norm_(int n, rx_tensor *const *tensors, double max_norm, rx_tensor **norm)
+{
+    const char *op = "clip_grad_norm_";
+    if (norm) *norm = NULL;
+    RX_TRY(check_float_list(op, n, tensors));
+    for (int i = 0; i < n; i++) RX_TRY(check_writable(op, 2, "tensors", i, tensors[i]));
+    if (!(max_norm > 0))
+        return rx_fail(RX_ERR_ARG, "%s: argument #3: expected max_norm > 0, got %g", op, max_norm);
+    if (!norm) return rx_fail(RX_ERR_ARG, "%s: argument #4: expected an output pointer, got NULL", op);
+    rx_device device = n > 0 ? rx_tensor_device(tensors[0]) : rx_cpu();
+    const rx_backend *be = rx_backend_for(device);
+    if (!be) return rx_fail_context(RX_ERR_DEVICE, "%s", op);
+    rx_tensor *out = NULL;
+    if (n == 0) {
+        RX_TRY(rx_zeros(0, NULL, RX_F32, device, &out));
+        *norm = out;
+        return RX_OK;
+    }
+    RX_TRY(rx_empty(0, NULL, RX_F32, device, &out));
+    clip_args a = {max_norm, out};
+    rx_tensor *const *lists[1] = {tensors};
+    rx_status s = run_staged(op, be, n, 1, 1, lists, clip_run, &a);
+    if (s != RX_OK) {
+        rx_tensor_release(out);
+        return s;
+    }
+    *norm = out;
+    return RX_OK;
 }

@@ -21,7 +21,10 @@
  * bce_with_logits and mse; AdamW (f32, f64, f16, bf16 mixed in one call, 0-d and empty tensors,
  * more tensors than one launch takes; offset views, so that the 16-byte vector path and the
  * per-element path share a launch), AdamW with f32 master weights (also on offset views), SGD
- * (momentum, dampening, nesterov, f32 and bf16 buffers), the global norm and scale_; and a tiny
+ * (momentum, dampening, nesterov, f32 and bf16 buffers), the global norm and scale_; gradient
+ * clipping on the device (rx_clip_grad_norm_: below and above max_norm, non-finite norms, a list
+ * of two devices refused); small host -> device copies through the pinned staging ring (sources
+ * overwritten right after each copy, ring wrap-around, packed and converting copies); and a tiny
  * transformer (embedding, rmsnorm, linear, rope, GQA causal attention, swiglu, cross-entropy)
  * trained 10 AdamW steps in f32 on both devices, whose loss curves must agree within 1e-4.
  *
@@ -37,7 +40,8 @@
  *   compute in f32 and round once, but the f32 values differ in the last bits.
  * - bf16 (f16) attention: nrel 1e-2 (3e-3): the tensor cores multiply probabilities rounded to
  *   bf16 (f16) where the CPU keeps f32; METHOD.md's range for bf16 operands is 1e-3..1e-2.
- * - global norm: 1e-12 relative (double sums in another order).
+ * - global norm: 1e-12 relative (double sums in another order). clip_grad_norm_: norm 1e-6
+ *   relative, scaled f32 1e-6 relative, f16/bf16 one ulp (the factor may round differently).
  *
  * Skips (exit 77, "skipped: no CUDA device") when rx_cuda_available() is 0. Environment:
  * RECX_GPU_TEST_QUICK=1 shrinks the large shapes (for compute-sanitizer runs);
@@ -844,6 +848,133 @@ static void test_optimizers(void)
     }
 }
 
+/* ---- gradient clipping on the device; small host -> device copies through the pinned ring ---- */
+
+/* rx_clip_grad_norm_ on both devices: the norm (a 0-d f32 tensor on the list's device) within
+ * 1e-6 relative; scaled values within 1e-6 relative for f32 (the double factor, formed from
+ * sums in another order, may round to a neighbouring f32), one ulp for f16/bf16, 1e-12 for
+ * f64; below max_norm and for a non-finite norm the lists are left exactly as they were. */
+static void clip_case(int n, bool clip)
+{
+    const rx_dtype mixed[] = {RX_F32, RX_BF16, RX_F16, RX_F64};
+    tlist g = tlist_new(n, mixed, 4, 0, false);
+    double ref = 0;
+    OKS(rx_global_norm(n, g.c, &ref));
+    double max_norm = clip ? ref / 4 : ref * 2;
+    rx_tensor *nc = NULL, *ng = NULL;
+    OKS(rx_clip_grad_norm_(n, g.c, max_norm, &nc));
+    OKS(rx_clip_grad_norm_(n, g.g, max_norm, &ng));
+    CHECK(ng && rx_tensor_device(ng).type == RX_CUDA && rx_tensor_ndim(ng) == 0 && rx_tensor_dtype(ng) == RX_F32);
+    CMP(what("clip_grad_norm_ norm (%d tensors%s)", n, clip ? ", clipped" : ""), ng, nc, ((tol){1e-6, 0, 0}));
+    for (int i = 0; i < n; i++) {
+        rx_dtype dt = rx_tensor_dtype(g.c[i]);
+        tol t = !clip ? EXACT
+                : dt == RX_F64 ? (tol){1e-12, 0, 0}
+                : dt == RX_F32 ? (tol){1e-6, 0, 0}
+                               : (tol){dt == RX_F16 ? 1.0 / 1024 : 1.0 / 128, 0, 0};
+        CMP(what("clip_grad_norm_ (%d tensors%s) [%d] %s", n, clip ? ", clipped" : "", i, rx_dtype_name(dt)), g.g[i],
+            g.c[i], t);
+    }
+    rel(2, nc, ng);
+    tlist_free(&g);
+}
+
+static void test_clip_grad_norm(void)
+{
+    for (int big = 0; big < 2; big++) { /* 400: more tensors than one launch takes */
+        clip_case(big ? 400 : 24, false);
+        clip_case(big ? 400 : 24, true);
+    }
+    /* a non-finite norm (inf, then NaN) leaves every tensor as it was */
+    int64_t s3 = 3;
+    double fin[3] = {10, -20, 30};
+    double bad[2][3] = {{1, INFINITY, 2}, {1, NAN, 2}};
+    for (int k = 0; k < 2; k++) {
+        rx_tensor *c[2] = {t_from(1, &s3, RX_F32, fin), t_from(1, &s3, RX_BF16, bad[k])};
+        rx_tensor *gl[2] = {to_dev(c[0], GPU), to_dev(c[1], GPU)}, *ng = NULL;
+        OKS(rx_clip_grad_norm_(2, gl, 1.0, &ng));
+        rx_tensor *nh = to_dev(ng, rx_cpu());
+        double *v = nh ? t_values(nh) : NULL;
+        CHECK(v && (k == 0 ? isinf(v[0]) && v[0] > 0 : isnan(v[0])));
+        free(v);
+        CMP(what("clip_grad_norm_ non-finite %d [0]", k), gl[0], c[0], EXACT);
+        CMP(what("clip_grad_norm_ non-finite %d [1]", k), gl[1], c[1], EXACT);
+        rel(6, c[0], c[1], gl[0], gl[1], ng, nh);
+    }
+    /* one device per call */
+    rx_tensor *c = t_from(1, &s3, RX_F32, fin), *gt = to_dev(c, GPU), *mixed[2] = {gt, c}, *ng = NULL;
+    CHECK_ERR(rx_clip_grad_norm_(2, mixed, 1.0, &ng), RX_ERR_DEVICE,
+              "clip_grad_norm_: argument #2 (tensors[1]) is on cpu but tensors[0] is on cuda:0");
+    CHECK(ng == NULL);
+    rel(2, c, gt);
+}
+
+/* Value k of copy j: distinct per copy, exact in f32 and f16 (integers below 2048). */
+static float h2d_value(int j, int64_t k) { return (float)((j * 37 + k * 11) % 2047) - 1023.0f; }
+
+/* Many small host -> device copies (each at most 4 MiB: the pinned ring's path, which returns
+ * without waiting), whose host source is overwritten right after each copy returns: every copy
+ * must land with the values the source had when it was made. Sizes vary up to 512 KiB so the
+ * 16 MiB ring wraps several times and copies straddle its end; every 5th source is a transposed
+ * view (packed into the ring), every 7th destination is f16 (converted on the device), and the
+ * last copies are exactly 4 MiB and just over it (the synchronous path), checked the same way. */
+static void test_h2d_ring(void)
+{
+    enum { COPIES = 400 };
+    int64_t cap = (4 << 20) / 4 + 1; /* f32 elements: one past 4 MiB */
+    rx_tensor *host = NULL, *dev[COPIES] = {NULL};
+    OKS(rx_empty(1, &cap, RX_F32, rx_cpu(), &host));
+    float *hp = host ? (float *)rx_tensor_data_ptr(host) : NULL;
+    int64_t len[COPIES];
+    int kind[COPIES]; /* 0 contiguous, 1 transposed source, 2 f16 destination */
+    for (int j = 0; j < COPIES && hp; j++) {
+        len[j] = j == COPIES - 2 ? (4 << 20) / 4 : j == COPIES - 1 ? cap : 1 + (j * 7919) % (128 * 1024);
+        kind[j] = j >= COPIES - 2 ? 0 : j % 5 == 0 ? 1 : j % 7 == 0 ? 2 : 0;
+        if (kind[j] == 1) len[j] -= len[j] % 8; /* (len / 8, 8) transposed to (8, len / 8) */
+        if (len[j] == 0) len[j] = 8;
+        for (int64_t k = 0; k < len[j]; k++) hp[k] = h2d_value(j, k);
+        rx_tensor *src = NULL, *view = NULL;
+        if (kind[j] == 1) {
+            int64_t shape[2] = {len[j] / 8, 8}, tshape[2] = {8, len[j] / 8};
+            rx_tensor *flat = NULL;
+            OKS(rx_narrow(host, 0, 0, len[j], &flat));
+            OKS(rx_view(flat, 2, shape, &view));
+            OKS(rx_transpose(view, 0, 1, &src));
+            OKS(rx_empty(2, tshape, RX_F32, GPU, &dev[j]));
+            rel(1, flat);
+        } else {
+            OKS(rx_narrow(host, 0, 0, len[j], &src));
+            OKS(rx_empty(1, &len[j], kind[j] == 2 ? RX_F16 : RX_F32, GPU, &dev[j]));
+        }
+        OKS(rx_copy_(dev[j], src));
+        for (int64_t k = 0; k < len[j]; k++) hp[k] = NAN; /* the caller reuses its buffer at once */
+        rel(2, src, view);
+    }
+    int wrong = 0;
+    for (int j = 0; j < COPIES && hp; j++) {
+        rx_tensor *back = to_dev(dev[j], rx_cpu()), *flat = NULL;
+        if (back && kind[j] == 1) { /* back[c][r] = source row r, column c */
+            rx_tensor *t = NULL;
+            OKS(rx_transpose(back, 0, 1, &t));
+            OKS(rx_contiguous(t, &flat));
+            rel(1, t);
+        } else if (back) {
+            flat = back;
+            rx_tensor_retain(back);
+        }
+        double *v = flat ? t_values(flat) : NULL;
+        int64_t bad = v ? 0 : 1;
+        for (int64_t k = 0; v && k < len[j]; k++) bad += v[k] != (double)h2d_value(j, k);
+        if (bad && wrong++ < 5)
+            check_fail(__FILE__, __LINE__, "h2d copy %d (%lld elements, kind %d): %lld elements wrong", j,
+                       (long long)len[j], kind[j], (long long)bad);
+        free(v);
+        rel(2, back, flat);
+    }
+    for (int j = 0; j < COPIES; j++) rel(1, dev[j]);
+    rel(1, host);
+}
+
 /* ---- a tiny transformer trained on both devices --------------------------------------------- */
 
 enum { LM_V = 48, LM_C = 32, LM_H = 4, LM_G = 2, LM_D = 8, LM_L = 2, LM_FF = 64, LM_B = 3, LM_T = 12, LM_STEPS = 10 };
@@ -1009,6 +1140,8 @@ int main(void)
     RUN_SELECTED(test_swiglu_dropout);
     RUN_SELECTED(test_losses);
     RUN_SELECTED(test_optimizers);
+    RUN_SELECTED(test_clip_grad_norm);
+    RUN_SELECTED(test_h2d_ring);
     RUN_SELECTED(test_tiny_transformer);
     rx_generator_free(gen);
     return check_finish();

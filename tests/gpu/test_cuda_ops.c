@@ -9,7 +9,9 @@
  * top-k (ties, NaN, +-0, both directions, narrow and 64-bit key paths); matmul (transposed
  * operands, batches, broadcast batches with stride 0, vectors, k = 0, 1M outputs); index_select
  * (slice fast path and strided path, strided index), gather, scatter_add (bitwise equal to the
- * CPU, and reproducible); Philox draws identical to the CPU for the same seed; the caching
+ * CPU, and reproducible); copy_at_ (every dtype and dim, strided views, out-of-range offsets
+ * leaving dst unchanged, and a captured CUDA graph replayed with the offset rewritten on the
+ * device); Philox draws identical to the CPU for the same seed; the caching
  * allocator's reuse, statistics and out-of-memory message; errors mixing devices; a tensor of
  * more than 2^32 elements (64-bit index paths); copies between two GPUs and ops on the second
  * (when there are two); and a sticky error (an illegal address, in a child process) reported by
@@ -1109,6 +1111,120 @@ static void test_index(void)
     }
 }
 
+/* copy_at_ on both devices: base (B, G, S, D) pairs viewed as themselves, transposed or narrowed
+ * (the whole base is compared, so a write outside the view shows); every dtype, every dim, offsets
+ * at both ends, i32 and i64 offsets, strided and expanded sources. */
+static rx_tensor *copy_at_view(rx_tensor *base, int kind)
+{
+    rx_tensor *v = NULL;
+    if (kind == 1) OKS(rx_transpose(base, 0, 3, &v));
+    else if (kind == 2) OKS(rx_narrow(base, 3, 1, rx_tensor_size(base, 3) - 3, &v));
+    else v = rx_tensor_retain(base);
+    return v;
+}
+
+static rx_tensor *offset_on(rx_dtype it, int64_t off, rx_device d)
+{
+    rx_tensor *c = NULL;
+    OKS(rx_full(1, (int64_t[]){1}, (double)off, it, rx_cpu(), &c));
+    if (d.type == RX_CPU) return c;
+    rx_tensor *g = to_dev(c, d);
+    rx_tensor_release(c);
+    return g;
+}
+
+static void test_copy_at(void)
+{
+    const int64_t shape[4] = {3, 4, 5, 6}; /* the logical shape of every destination view */
+    for (size_t di = 0; di < 8; di++) {
+        rx_dtype dt = ALL[di];
+        for (int kind = 0; kind < 3; kind++)
+            for (int dim = 0; dim < 4; dim++)
+                for (int end = 0; end < 2; end++) {
+                    int64_t bshape[4] = {shape[0], shape[1], shape[2], shape[3]};
+                    if (kind == 1) bshape[0] = shape[3], bshape[3] = shape[0];
+                    if (kind == 2) bshape[3] += 3;
+                    pair base = make_pair(4, bshape, dt, IN_NORMAL, V_CONTIG);
+                    rx_tensor *vg = copy_at_view(base.g, kind), *vc = copy_at_view(base.c, kind);
+                    int64_t sshape[4] = {shape[0], shape[1], shape[2], shape[3]};
+                    sshape[dim] = 2;
+                    view_kind sv = (view_kind)((dim + end + kind) % 4);
+                    pair src = make_pair(4, sshape, dt, IN_NORMAL, sv);
+                    rx_dtype it = end ? RX_I64 : RX_I32;
+                    int64_t off = end ? shape[dim] - 2 : 0;
+                    rx_tensor *og = offset_on(it, off, GPU), *oc = offset_on(it, off, rx_cpu());
+                    OKS(rx_copy_at_(vg, dim, og, src.g));
+                    OKS(rx_copy_at_(vc, dim, oc, src.c));
+                    CMP(what("copy_at_ %s dim %d offset %lld (%s) into a %s view from a %s source", rx_dtype_name(dt),
+                             dim, (long long)off, rx_dtype_name(it), kind == 0 ? "contiguous" : kind == 1 ? "transposed" : "narrowed",
+                             view_names[sv]),
+                        base.g, base.c, EXACT, NULL);
+                    rel(4, vg, vc, og, oc);
+                    pair_free(base), pair_free(src);
+                }
+    }
+    /* an out-of-range offset on the device writes nothing and cannot be reported; on the CPU it
+     * is an error */
+    pair cache = make_pair(4, (int64_t[]){2, 3, 16, 8}, RX_BF16, IN_NORMAL, V_CONTIG);
+    pair kv = make_pair(4, (int64_t[]){2, 3, 1, 8}, RX_BF16, IN_NORMAL, V_CONTIG);
+    rx_tensor *before = NULL;
+    OKS(rx_clone(cache.c, &before));
+    for (int k = 0; k < 3; k++) {
+        int64_t off = k == 0 ? -1 : k == 1 ? 16 : (int64_t)1 << 40;
+        rx_tensor *og = offset_on(RX_I64, off, GPU), *oc = offset_on(RX_I64, off, rx_cpu());
+        OKS(rx_copy_at_(cache.g, 2, og, kv.g));
+        CHECK_ERR(rx_copy_at_(cache.c, 2, oc, kv.c), RX_ERR_ARG, "out of range [0, 15]");
+        CMP(what("copy_at_ with offset %lld (out of range) leaves dst unchanged", (long long)off), cache.g, before, EXACT, NULL);
+        rel(2, og, oc);
+    }
+    rx_tensor *og32 = offset_on(RX_I32, -5, GPU);
+    OKS(rx_copy_at_(cache.g, 2, og32, kv.g));
+    CMP("copy_at_ with an i32 offset -5 leaves dst unchanged", cache.g, before, EXACT, NULL);
+    /* devices: the offset and the source live on dst's device */
+    rx_tensor *oc = offset_on(RX_I64, 0, rx_cpu()), *og = offset_on(RX_I64, 0, GPU), *o = NULL;
+    CHECK_ERR(rx_copy_at_(cache.g, 2, oc, kv.g), RX_ERR_DEVICE, "copy_at_: argument #1 is on cuda:0 but argument #3 is on cpu");
+    CHECK_ERR(rx_copy_at_(cache.g, 2, og, kv.c), RX_ERR_DEVICE, "copy_at_: argument #1 is on cuda:0 but argument #4 is on cpu");
+    CHECK_ERR(rx_copy_at_(cache.c, 2, og, kv.c), RX_ERR_DEVICE, "copy_at_: argument #1 is on cpu but argument #3 is on cuda:0");
+    /* a captured CUDA graph replayed with the offset rewritten on the device between replays:
+     * one KV-cache write per step, against the CPU doing the same steps */
+    cudaStream_t stream = (cudaStream_t)rx_cuda_stream(0);
+    cudaGraph_t graph = NULL;
+    cudaGraphExec_t exec = NULL;
+    CHECK(stream != NULL);
+    CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal) == cudaSuccess);
+    rx_status s = rx_copy_at_(cache.g, 2, og, kv.g);
+    cudaError_t e = cudaStreamEndCapture(stream, &graph);
+    CHECK(s == RX_OK);
+    CHECK(e == cudaSuccess);
+    if (s == RX_OK && e == cudaSuccess && cudaGraphInstantiate(&exec, graph, 0) == cudaSuccess) {
+        for (int64_t step = 0; step < 16; step++) {
+            rx_tensor *step_kv = input(4, (int64_t[]){2, 3, 1, 8}, RX_BF16, IN_NORMAL);
+            rx_tensor *oc_step = offset_on(RX_I64, step, rx_cpu());
+            OKS(rx_fill_(og, (double)step));   /* queued on the stream, before the replay */
+            OKS(rx_copy_(kv.g, step_kv));      /* host -> device, waits for the host bytes */
+            CHECK(cudaGraphLaunch(exec, stream) == cudaSuccess);
+            OKS(rx_copy_(kv.c, step_kv));
+            OKS(rx_copy_at_(cache.c, 2, oc_step, kv.c));
+            rel(2, step_kv, oc_step);
+        }
+        /* a replay with an out-of-range offset changes nothing */
+        OKS(rx_clone(cache.c, &o));
+        OKS(rx_fill_(og, 16));
+        CHECK(cudaGraphLaunch(exec, stream) == cudaSuccess);
+        CHECK(cudaStreamSynchronize(stream) == cudaSuccess);
+        CMP("16 graph replays of copy_at_ (offset rewritten on the device) vs the CPU", cache.g, cache.c, EXACT, NULL);
+        CMP("a graph replay with an out-of-range offset leaves the cache unchanged", cache.g, o, EXACT, NULL);
+    } else {
+        check_fail(__FILE__, __LINE__, "copy_at_ could not be captured into a CUDA graph (%s; %s)",
+                   cudaGetErrorString(e), rx_last_error());
+    }
+    if (exec) cudaGraphExecDestroy(exec);
+    if (graph) cudaGraphDestroy(graph);
+    cudaGetLastError(); /* a failed capture must not be reported by the next test */
+    rel(5, before, og32, oc, og, o);
+    pair_free(cache), pair_free(kv);
+}
+
 static void test_random(void)
 {
     int64_t n = quick ? 100003 : 5000011, one = 1;
@@ -1462,6 +1578,7 @@ int main(int argc, char **argv)
     RUN_SELECTED(test_sort);
     RUN_SELECTED(test_matmul);
     RUN_SELECTED(test_index);
+    RUN_SELECTED(test_copy_at);
     RUN_SELECTED(test_random);
     RUN_SELECTED(test_allocator);
     RUN_SELECTED(test_errors);

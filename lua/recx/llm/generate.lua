@@ -19,6 +19,7 @@
 local recx = require "recx"
 local sampling = require "recx.llm.sampling"
 local beam = require "recx.llm.beam"
+local decode_graph = require "recx.llm.decode_graph"
 local tensor = recx.tensor
 
 local M = {}
@@ -27,7 +28,7 @@ local OPTIONS = {
   max_new_tokens = true, min_new_tokens = true, do_sample = true, temperature = true, top_k = true,
   top_p = true, repetition_penalty = true, stop = true, banned = true, generator = true,
   on_token = true, num_beams = true, num_return_sequences = true, length_penalty = true,
-  early_stopping = true, return_prompt = true, attention_mask = true, pad_id = true,
+  early_stopping = true, return_prompt = true, attention_mask = true, pad_id = true, cuda_graph = true,
 }
 
 local function fail(fmt, ...)
@@ -120,6 +121,10 @@ local function settings(model, opts)
   o.generator = opts.generator
   o.return_prompt = opts.return_prompt or false
   o.pad = opts.pad_id or cfg.pad_token_id or o.stop_list[1] or 0
+  if opts.cuda_graph ~= nil and type(opts.cuda_graph) ~= "boolean" then
+    fail("option 'cuda_graph': expected a boolean, got %s", type(opts.cuda_graph))
+  end
+  o.cuda_graph = opts.cuda_graph ~= false
   return o
 end
 
@@ -178,9 +183,14 @@ local function left_pad(rows, pad)
   return tensor.from(ids, {dtype = "i64"}), tensor.from(mask, {dtype = "i64"}), T
 end
 
--- The decoding session: prefill(ids, mask) and step(next (N) i64) -> logits (N, V); reorder(idx).
-local function session(model, N, max_len)
-  local s = {}
+-- The decoding session: prefill(ids, mask) and step(next (N) i64) -> logits (N, V); reorder(idx);
+-- close(). On CUDA the steps replay a captured graph (recx.llm.decode_graph) unless o.cuda_graph
+-- is false.
+local function session(model, N, max_len, o)
+  if o.cuda_graph and model.new_cache and decode_graph.supported(model) then
+    return decode_graph.session(model, N, max_len)
+  end
+  local s = {close = function() end}
   if model.new_cache then
     local cache = model:new_cache(N, max_len)
     local mask
@@ -272,14 +282,9 @@ local function processor(o, V, rows, device)
   return p
 end
 
--- Greedy / sampling: one token per row per step; rows that hit a stop id are fed the pad id.
-local function decode(model, o, rows)
-  local N = #rows
-  local ids, mask, T = left_pad(rows, o.pad)
-  local s = session(model, N, T + o.max_new)
-  local out, done, n_done = {}, {}, 0
-  for r = 1, N do out[r] = {} end
-  if o.max_new == 0 then return out end
+-- The prefill and token steps of decode (greedy / sampling), filling out[r] with row r's new ids.
+local function decode_steps(s, o, rows, ids, mask, out)
+  local N, done, n_done = #rows, {}, 0
   local logits = s.prefill(ids, mask)
   local proc = processor(o, logits:size(2), rows, logits:device())
   for step = 1, o.max_new do
@@ -302,6 +307,19 @@ local function decode(model, o, rows)
     proc.add(next_t)
     logits = s.step(next_t)
   end
+end
+
+-- Greedy / sampling: one token per row per step; rows that hit a stop id are fed the pad id.
+local function decode(model, o, rows)
+  local N = #rows
+  local ids, mask, T = left_pad(rows, o.pad)
+  local s = session(model, N, T + o.max_new, o)
+  local out = {}
+  for r = 1, N do out[r] = {} end
+  if o.max_new == 0 then return out end
+  local ok, err = pcall(decode_steps, s, o, rows, ids, mask, out)
+  s.close()
+  if not ok then error(err, 0) end
   return out
 end
 
@@ -328,8 +346,11 @@ function M.generate(model, prompts, opts)
   recx.no_grad(function()
     if o.num_beams > 1 then
       local ids, mask, T = left_pad(rows, o.pad)
-      local s = session(model, #rows, T + o.max_new)
-      out, scores, owner = beam.search(s, ids, mask, rows, o, function(V, dev) return processor(o, V, rows, dev) end)
+      local s = session(model, #rows, T + o.max_new, o)
+      local ok, a, b, c = pcall(beam.search, s, ids, mask, rows, o, function(V, dev) return processor(o, V, rows, dev) end)
+      s.close()
+      if not ok then error(a, 0) end
+      out, scores, owner = a, b, c
     else
       out = decode(model, o, rows)
     end

@@ -2,7 +2,8 @@
 --
 -- Owns: the exports (adamw, sgd, schedules, accumulate, Optimizer), param_groups (splitting a
 -- model's parameters into decayed and not-decayed groups by name) and clip_grad_norm (global L2
--- norm clipping in place, torch semantics).
+-- norm clipping in place, torch semantics; the norm as a number or, without a host read-back, as
+-- a device tensor).
 local core = require "recx.core"
 
 local optim = {
@@ -16,17 +17,36 @@ local optim = {
 -- Scales the gradients of params in place so that their global L2 norm is at most max_norm
 -- (factor max_norm / (norm + 1e-6) when below 1). Returns the norm before clipping (0 without
 -- gradients). A non-finite norm is returned and the gradients are left as they are.
-function optim.clip_grad_norm(params, max_norm)
+-- With opts.as_tensor the norm comes back as a 0-d f32 tensor on the gradients' device (on the
+-- first parameter's device, holding 0, without gradients) and nothing is read back to the host:
+-- on CUDA the clipping factor is computed and applied by kernels (core.optim.clip_grad_norm_),
+-- so a training step does not wait for the GPU here. On the CPU both forms give the same bits.
+function optim.clip_grad_norm(params, max_norm, opts)
   if type(params) ~= "table" then error("clip_grad_norm: argument #1: expected a list of tensors, got " .. type(params), 2) end
-  if type(max_norm) ~= "number" or max_norm <= 0 then
+  if type(max_norm) ~= "number" or not (max_norm > 0) then
     error("clip_grad_norm: argument #2: expected a positive max_norm, got " .. tostring(max_norm), 2)
   end
+  if opts ~= nil and type(opts) ~= "table" then
+    error("clip_grad_norm: argument #3: expected an options table {as_tensor = true}, got " .. type(opts), 2)
+  end
+  for k in pairs(opts or {}) do
+    if k ~= "as_tensor" then error("clip_grad_norm: unknown option '" .. tostring(k) .. "' (expected as_tensor)", 2) end
+  end
+  local as_tensor = opts ~= nil and opts.as_tensor == true
   local grads = {}
   for _, p in ipairs(params) do
     local g = p:grad()
     if g then grads[#grads + 1] = g end
   end
-  if #grads == 0 then return 0.0 end
+  if #grads == 0 then
+    if not as_tensor then return 0.0 end
+    return core.tensor.zeros({}, {device = params[1] and params[1]:device() or "cpu"})
+  end
+  if as_tensor then
+    local norm = core.optim.clip_grad_norm_(grads, max_norm)
+    for _, g in ipairs(grads) do g:release() end
+    return norm
+  end
   local total = core.optim.global_norm(grads)
   local coef = max_norm / (total + 1e-6)
   if coef < 1 and total == total and total < math.huge then core.optim.scale_(grads, coef) end
