@@ -228,6 +228,11 @@ typedef struct rx_backend {
     rx_status (*sum_squares)(int n, rx_tensor *const *tensors, double *out);
     /* tensors[i] *= s in place (float dtypes); f32 math for f32/f16/bf16, f64 for f64. */
     rx_status (*scale)(int n, rx_tensor *const *tensors, double s);
+    /* Optional (NULL on the CPU): checks that every id of `ids` (contiguous i32/i64) lies in
+     * [0, limit) or equals *ignore (when ignore is not NULL) without waiting for the device; a bad
+     * id found by an earlier call is returned as this call's error (message naming `op` and
+     * argument #argn of that call). Kernels that read ids guard the range themselves. */
+    rx_status (*check_ids_async)(const char *op, int argn, const rx_tensor *ids, int64_t limit, const int64_t *ignore);
     /* Gradient clipping without a host read-back: norm (0-d f32, contiguous, this device)
      * receives sqrt of the sum of squares of all tensors (float dtypes; accumulated in double
      * in a fixed order, as sum_squares), rounded to f32; when that double norm is finite and

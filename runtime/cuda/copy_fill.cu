@@ -379,7 +379,8 @@ rx_status rx_cuda_copy(rx_tensor *dst, const rx_tensor *src)
     }
     if (sd.type == RX_CUDA) {
         RX_TRY(rx_cuda_refuse_in_capture(sd.index, "a device-to-host copy (reading a tensor on the host)"));
-        return copy_device_to_host(dst, src);
+        RX_TRY(copy_device_to_host(dst, src));
+        return rx_cuda_poll_id_errors(sd.index); /* the copy waited for every queued kernel */
     }
     return rx_cpu_copy(dst, src);
 }

@@ -190,6 +190,7 @@ static void table_init(void)
     table.layernorm = rx_cuda_layernorm;
     table.layernorm_bwd = rx_cuda_layernorm_bwd;
     table.rope_tables = rx_cuda_rope_tables;
+    table.check_ids_async = rx_cuda_check_ids_async;
     table.rope = rx_cuda_rope;
     table.attention_stat_shape = rx_cuda_attention_stat_shape;
     table.attention = rx_cuda_attention;

@@ -69,6 +69,10 @@ void rx_cuda_pool_release(rx_cuda_pool *pool);
 int rx_cuda_capturing(int device);
 rx_status rx_cuda_refuse_in_capture(int device, const char *what);
 
+/* id_check.cu: range checks of device ids without a synchronisation (see the file's header). */
+rx_status rx_cuda_check_ids_async(const char *op, int argn, const rx_tensor *ids, int64_t limit, const int64_t *ignore);
+rx_status rx_cuda_poll_id_errors(int device); /* the error of a bad id found since the last poll */
+
 /* copy_fill.cu */
 rx_status rx_cuda_copy(rx_tensor *dst, const rx_tensor *src);
 rx_status rx_cuda_fill(rx_tensor *t, double value);

@@ -29,6 +29,7 @@ rx_status rx_cuda_synchronize(void)
     cudaError_t e = cudaDeviceSynchronize();
     if (e != cudaSuccess)
         return rx_fail(RX_ERR_DEVICE, "cuda.synchronize: %s (%s)", cudaGetErrorString(e), cudaGetErrorName(e));
+    for (int d = 0; d < n && d < RX_CUDA_MAX_DEVICES; d++) RX_TRY(rx_cuda_poll_id_errors(d));
     return RX_OK;
 }
 

@@ -79,9 +79,13 @@ rx_status rx_cuda_embedding(rx_tensor *out, const rx_tensor *weight, const rx_te
 
 /* ---- backward --------------------------------------------------------------------------------- */
 
-template <typename IT> __global__ void count_kernel(const IT *ids, int64_t n, int *count)
+/* Ids outside [0, nv) (checked asynchronously, id_check.cu) are left out of every segment. */
+template <typename IT> __global__ void count_kernel(const IT *ids, int64_t n, int64_t nv, int *count)
 {
-    for (int64_t i = rx_tid(); i < n; i += rx_nthreads()) atomicAdd(&count[ids[i]], 1);
+    for (int64_t i = rx_tid(); i < n; i += rx_nthreads()) {
+        int64_t id = (int64_t)ids[i];
+        if (id >= 0 && id < nv) atomicAdd(&count[id], 1);
+    }
 }
 
 /* One block: start[v] = sum of count[0..v) for v <= nv (start[nv] = the total); cursor = start. */
@@ -136,16 +140,20 @@ __global__ void scan_kernel(const int *count, int64_t nv, int *start, int *curso
     }
 }
 
-template <typename IT> __global__ void place_kernel(const IT *ids, int64_t n, int *cursor, int *slots)
+template <typename IT> __global__ void place_kernel(const IT *ids, int64_t n, int64_t nv, int *cursor, int *slots)
 {
-    for (int64_t i = rx_tid(); i < n; i += rx_nthreads()) slots[atomicAdd(&cursor[ids[i]], 1)] = (int)i;
+    for (int64_t i = rx_tid(); i < n; i += rx_nthreads()) {
+        int64_t id = (int64_t)ids[i];
+        if (id >= 0 && id < nv) slots[atomicAdd(&cursor[id], 1)] = (int)i;
+    }
 }
 
 /* order[start[id] + rank] = position, rank = the positions of the segment smaller than it. */
 template <typename IT>
-__global__ void rank_kernel(const IT *ids, const int *start, const int *slots, int64_t n, int *order)
+__global__ void rank_kernel(const IT *ids, const int *start, const int *slots, int64_t nv, int *order)
 {
-    for (int64_t p = rx_tid(); p < n; p += rx_nthreads()) {
+    int64_t placed = start[nv]; /* the ids in range */
+    for (int64_t p = rx_tid(); p < placed; p += rx_nthreads()) {
         int pos = slots[p];
         int64_t id = (int64_t)ids[pos];
         int a = start[id], b = start[id + 1], rank = 0;
@@ -201,13 +209,13 @@ static rx_status embedding_bwd_ids(rx_cuda_ctx *ctx, int dev, rx_tensor *dweight
     RX_CUDA_CHECK(cudaMemsetAsync(count, 0, (size_t)nv * sizeof(int), ctx->stream));
     if (n > 0) {
         unsigned blocks = rx_cuda_blocks(n, RX_CUDA_THREADS, ctx);
-        count_kernel<IT><<<blocks, RX_CUDA_THREADS, 0, ctx->stream>>>(ids, n, count);
+        count_kernel<IT><<<blocks, RX_CUDA_THREADS, 0, ctx->stream>>>(ids, n, nv, count);
         RX_TRY(RX_CUDA_LAUNCH_STATUS("embedding backward counts"));
         scan_kernel<<<1, SCAN_THREADS, 0, ctx->stream>>>(count, nv, start, cursor);
         RX_TRY(RX_CUDA_LAUNCH_STATUS("embedding backward offsets"));
-        place_kernel<IT><<<blocks, RX_CUDA_THREADS, 0, ctx->stream>>>(ids, n, cursor, slots);
+        place_kernel<IT><<<blocks, RX_CUDA_THREADS, 0, ctx->stream>>>(ids, n, nv, cursor, slots);
         RX_TRY(RX_CUDA_LAUNCH_STATUS("embedding backward placement"));
-        rank_kernel<IT><<<blocks, RX_CUDA_THREADS, 0, ctx->stream>>>(ids, start, slots, n, order);
+        rank_kernel<IT><<<blocks, RX_CUDA_THREADS, 0, ctx->stream>>>(ids, start, slots, nv, order);
         RX_TRY(RX_CUDA_LAUNCH_STATUS("embedding backward ranks"));
     } else {
         RX_CUDA_CHECK(cudaMemsetAsync(start, 0, (size_t)(nv + 1) * sizeof(int), ctx->stream));

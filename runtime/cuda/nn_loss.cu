@@ -122,8 +122,10 @@ __global__ void __launch_bounds__(TPR == 512 ? 512 : RX_CUDA_THREADS, TPR == 512
             C l = a.m + nn_log(a.s); /* -inf row max: log(0) = -inf; NaN or +inf logits: NaN */
             lse_out[r] = (ST)l;
             int64_t t = target_of(targets, r);
-            row_loss[r] = t == ignore_index ? 0.0
-                                            : ((double)l - (double)rx_to_c(x[t])) * (weights ? (double)rx_to_c(weights[r]) : 1.0);
+            /* an out-of-range target (checked asynchronously, id_check.cu) reads nothing */
+            row_loss[r] = t == ignore_index || t < 0 || t >= v
+                              ? 0.0
+                              : ((double)l - (double)rx_to_c(x[t])) * (weights ? (double)rx_to_c(weights[r]) : 1.0);
         }
     }
 }

@@ -42,6 +42,24 @@ rx_status rx_nn_rows(rx_tensor *t, rx_tensor **out)
     return s;
 }
 
+rx_status rx_nn_check_ids_on_device(const char *op, int argn, rx_tensor *ids, int64_t v, const int64_t *ignore,
+                                    bool *done)
+{
+    *done = false;
+    if (rx_device_capturing(ids->storage->device)) {
+        *done = true;
+        return RX_OK;
+    }
+    const rx_backend *be = rx_backend_of(ids);
+    if (!be->check_ids_async) return RX_OK;
+    *done = true;
+    rx_tensor *dense;
+    RX_TRY(rx_op_contiguous(ids, &dense));
+    rx_status s = be->check_ids_async(op, argn, dense, v, ignore);
+    rx_tensor_release(dense);
+    return s;
+}
+
 rx_status rx_nn_find_bad_id(rx_tensor *ids, int64_t v, const int64_t *ignore, int64_t *at, int64_t *id)
 {
     *at = -1;

@@ -79,11 +79,13 @@ rx_status rx_op_linear_backward(rx_tensor *g, rx_tensor *x, rx_tensor *w, rx_ten
     return RX_OK;
 }
 
-/* Checks every id of an i32/i64 tensor against [0, v) on the host. */
+/* Checks every id of an i32/i64 tensor against [0, v): on the device when it can (see
+ * rx_nn_check_ids_on_device), else on the host. */
 static rx_status check_ids(const char *op, int argn, rx_tensor *ids, int64_t v)
 {
-    /* a graph capture cannot read device memory: the CUDA kernel writes a zero row for a bad id */
-    if (rx_device_capturing(ids->storage->device)) return RX_OK;
+    bool done;
+    RX_TRY(rx_nn_check_ids_on_device(op, argn, ids, v, NULL, &done));
+    if (done) return RX_OK;
     int64_t at, id;
     RX_TRY(rx_nn_find_bad_id(ids, v, NULL, &at, &id));
     if (at < 0) return RX_OK;

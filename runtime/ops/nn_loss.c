@@ -19,9 +19,12 @@ static rx_status finish(const char *op, rx_status s, rx_tensor **out)
     return rx_fail_context(s, "%s", op);
 }
 
-/* Checks the targets (#2) against [0, v) and ignore_index on the host. */
+/* Checks the targets (#2) against [0, v) and ignore_index (on the device when it can). */
 static rx_status check_targets(const char *op, rx_tensor *targets, int64_t v, int64_t ignore_index)
 {
+    bool done;
+    RX_TRY(rx_nn_check_ids_on_device(op, 2, targets, v, &ignore_index, &done));
+    if (done) return RX_OK;
     int64_t at, t;
     RX_TRY(rx_nn_find_bad_id(targets, v, &ignore_index, &at, &t));
     if (at < 0) return RX_OK;

@@ -117,5 +117,11 @@ rx_status rx_nn_check_shape(const char *op, int argn, const char *field, const r
                             const int64_t *shape);
 rx_status rx_nn_rows(rx_tensor *t, rx_tensor **out);
 rx_status rx_nn_find_bad_id(rx_tensor *ids, int64_t v, const int64_t *ignore, int64_t *at, int64_t *id);
+/* The check of ids against [0, v) (or *ignore) where the device can do it without a host read:
+ * its backend's check_ids_async (a bad id surfaces as the error of a later call), or nothing
+ * while a CUDA graph is being captured (the kernels guard the range). *done = false when the
+ * caller must check on the host (rx_nn_find_bad_id). */
+rx_status rx_nn_check_ids_on_device(const char *op, int argn, rx_tensor *ids, int64_t v, const int64_t *ignore,
+                                    bool *done);
 
 #endif /* RECX_OPS_H */

@@ -121,12 +121,30 @@ local function decode_row(name, B)
     assert(#out == B and #out[1] == cfg.new_tokens, "decode: expected every row to decode the full length")
   end
   local sec = median(times)
+  -- the device time of one step: graph replays queued back to back, one synchronisation at the end
+  local step_ms
+  local decode_graph = require "recx.llm.decode_graph"
+  if decode_graph.supported(model) then
+    recx.no_grad(function()
+      local s = decode_graph.session(model, B, cfg.prompt + 80)
+      s.prefill(tensor.from(prompts, {dtype = "i64"}), tensor.ones({B, cfg.prompt}, {dtype = "i64"}))
+      local next_ids = tensor.full({B}, 5, {dtype = "i64"})
+      s.step(next_ids)
+      s.step(next_ids)
+      sync()
+      local t0 = recx.clock()
+      for _ = 1, 64 do s.step(next_ids) end
+      sync()
+      step_ms = (recx.clock() - t0) / 64 * 1e3
+      s.close()
+    end)
+  end
   local weight_bytes = 0
   local width = {f32 = 4, bf16 = 2, f16 = 2}
   for _, p in ipairs(model:parameters()) do weight_bytes = weight_bytes + p:numel() * width[p:dtype()] end
   return {name = name, batch = B, new_tokens = cfg.new_tokens, seconds = sec,
           tokens_per_s = B * cfg.new_tokens / sec, weight_bytes = weight_bytes,
-          steps_per_s = cfg.new_tokens / sec}
+          steps_per_s = cfg.new_tokens / sec, graph_step_ms = step_ms}
 end
 
 for _, B in ipairs(list_of(cfg.batches)) do
