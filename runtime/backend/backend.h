@@ -134,6 +134,20 @@ typedef struct rx_backend {
      * backward): out[j] = x[j] cos[j] + x[j+h] sin[j+h], out[j+h] = x[j+h] cos[j+h] - x[j] sin[j]. */
     rx_status (*rope)(rx_tensor *out, const rx_tensor *x, const rx_tensor *cos, const rx_tensor *sin,
                       int transpose);
+    /* Rotary embedding fused with the KV-cache append of one inference step. qkv (B, T, (H + 2G) D)
+     * float with a unit stride on its last dim (batch and token strides free): columns [0, H D)
+     * are the q heads, [H D, (H + G) D) the k heads, the rest the v heads; cos, sin (Bc, T, D)
+     * contiguous, Bc 1 or B; cache_k, cache_v (B, G, L, D) with a unit stride on D (other strides
+     * free), T <= L; q (B, H, T, D) contiguous; one float dtype for all. slot: one i32/i64 element
+     * on this device, read by the kernel where it lives (on CUDA no host read). q = `rope` of the
+     * q heads (the same arithmetic, bit for bit on one device); with s = slot in [0, L - T],
+     * cache_k[b, g, s + t] = that rotation of k head g of token (b, t) and cache_v[b, g, s + t] =
+     * v head g (bits copied). An s outside [0, L - T] writes neither cache (q is still written;
+     * ops/ reports it on the CPU before the call). No operand shares storage with a cache, and
+     * the caches do not share storage (ops/ checks). */
+    rx_status (*rope_append_kv)(rx_tensor *q, rx_tensor *cache_k, rx_tensor *cache_v, const rx_tensor *qkv,
+                                const rx_tensor *cos, const rx_tensor *sin, const rx_tensor *slot,
+                                int64_t heads, int64_t kv_heads);
     /* The shape of the statistic `attention` saves for `attention_bwd` (a stat: f32, f64 for f64
      * inputs): the CPU keeps the softmax probabilities (B, H, T, S), CUDA each row's
      * log-sum-exp (B, H, T). Writes *ndim (at most 4) and that many sizes into shape. */
@@ -170,6 +184,15 @@ typedef struct rx_backend {
      * all contiguous of one shape; dgate or dup may be NULL. */
     rx_status (*swiglu_bwd)(rx_tensor *dgate, rx_tensor *dup, const rx_tensor *g, const rx_tensor *gate,
                             const rx_tensor *up);
+    /* Inference-only fusions of the decode step (no backward). add_rmsnorm: x (M, C) contiguous
+     * float updated in place to x + r as `binary` RX_ADD computes it (rounded to x's dtype),
+     * then out (M, C) contiguous = rmsnorm of the updated rows with w (C) contiguous, as
+     * `rmsnorm` computes it from them; r (M, C) contiguous, either x itself or not overlapping
+     * it; w does not overlap x. */
+    rx_status (*add_rmsnorm)(rx_tensor *out, rx_tensor *x, const rx_tensor *r, const rx_tensor *w, double eps);
+    /* out (M, F) contiguous = silu(gu[:, :F]) * gu[:, F:] as `swiglu` computes it; gu (M, 2F)
+     * contiguous float. */
+    rx_status (*swiglu_packed)(rx_tensor *out, const rx_tensor *gu);
     /* out[i] = x[i] / (1 - p), or 0 when Philox counter offset + i under `seed` gives a
      * bernoulli(p) one (core/philox.h); i is the row-major index; x and out contiguous float of
      * one shape, out may be x; 0 < p < 1. The same call on the gradient is the backward. */

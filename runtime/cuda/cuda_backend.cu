@@ -192,11 +192,14 @@ static void table_init(void)
     table.rope_tables = rx_cuda_rope_tables;
     table.check_ids_async = rx_cuda_check_ids_async;
     table.rope = rx_cuda_rope;
+    table.rope_append_kv = rx_cuda_rope_append_kv;
     table.attention_stat_shape = rx_cuda_attention_stat_shape;
     table.attention = rx_cuda_attention;
     table.attention_bwd = rx_cuda_attention_bwd;
     table.swiglu = rx_cuda_swiglu;
     table.swiglu_bwd = rx_cuda_swiglu_bwd;
+    table.add_rmsnorm = rx_cuda_add_rmsnorm;
+    table.swiglu_packed = rx_cuda_swiglu_packed;
     table.dropout = rx_cuda_dropout;
     table.cross_entropy = rx_cuda_cross_entropy;
     table.cross_entropy_bwd = rx_cuda_cross_entropy_bwd;

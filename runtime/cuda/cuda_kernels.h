@@ -115,6 +115,10 @@ rx_status rx_cuda_embedding_bwd(rx_tensor *dweight, const rx_tensor *g, const rx
 /* nn_rope.cu */
 rx_status rx_cuda_rope_tables(rx_tensor *cos, rx_tensor *sin, const rx_tensor *positions, const rx_tensor *inv_freq);
 rx_status rx_cuda_rope(rx_tensor *out, const rx_tensor *x, const rx_tensor *cos, const rx_tensor *sin, int transpose);
+/* rope_append_kv.cu */
+rx_status rx_cuda_rope_append_kv(rx_tensor *q, rx_tensor *cache_k, rx_tensor *cache_v, const rx_tensor *qkv,
+                                  const rx_tensor *cos, const rx_tensor *sin, const rx_tensor *slot,
+                                  int64_t heads, int64_t kv_heads);
 /* nn_attention.cu */
 void rx_cuda_attention_stat_shape(int64_t B, int64_t H, int64_t T, int64_t S, int *ndim, int64_t *shape);
 rx_status rx_cuda_attention(rx_tensor *out, rx_tensor *stat, const rx_tensor *q, const rx_tensor *k, const rx_tensor *v,
@@ -129,6 +133,9 @@ rx_status rx_cuda_swiglu(rx_tensor *out, const rx_tensor *gate, const rx_tensor 
 rx_status rx_cuda_swiglu_bwd(rx_tensor *dgate, rx_tensor *dup, const rx_tensor *g, const rx_tensor *gate,
                              const rx_tensor *up);
 rx_status rx_cuda_dropout(rx_tensor *out, const rx_tensor *x, double p, uint64_t seed, uint64_t offset);
+/* nn_fused_infer.cu */
+rx_status rx_cuda_add_rmsnorm(rx_tensor *out, rx_tensor *x, const rx_tensor *r, const rx_tensor *w, double eps);
+rx_status rx_cuda_swiglu_packed(rx_tensor *out, const rx_tensor *gu);
 /* nn_loss.cu */
 rx_status rx_cuda_cross_entropy(rx_tensor *loss, rx_tensor *lse, const rx_tensor *logits, const rx_tensor *targets,
                                 const rx_tensor *weights, int64_t ignore_index);

@@ -33,6 +33,16 @@
  * one warp per query row (forward, dQ) or per key row (dK/dV), lanes over the head dim, each dot
  * product a fixed butterfly over the warp, accumulators in shared memory; arithmetic in f32 (f64
  * for f64), exp at full precision. Same statistic, same masks, same dropout.
+ * Decode path (forward only: T = 1, no dropout, f32/f16/bf16, head dim <= 128), where the
+ * tensor-core tiles would leave 63 of 64 rows idle: a block of 8 warps per (batch, kv head,
+ * up to 4 of its query heads), which share each key and value read. Groups of lanes (VEC dims a
+ * lane, 16-byte loads when rows are aligned) each walk every n-th key with an online softmax in
+ * f32 (4 keys loaded per round, one rescale per round), the groups merged by a butterfly and the
+ * warps in fixed order through shared memory; probabilities stay f32 (no rounding before P V).
+ * Rows of more than 512 keys are split into ranges of >= 256 keys over enough blocks for one per
+ * SM (with 16-bit operands a thread takes ~240 registers: one block fits an SM), each block
+ * writing its unnormalised output, max and sum, merged in range order by a second kernel (flash
+ * decoding, no atomics). Same statistic and conventions, so attention_bwd applies.
  *
  * Dropout uses the CPU's counters: probability (b, h, t, s) is dropped when Philox counter
  * offset + ((b H + h) T + t) S + s under `seed` gives (r0 >> 8) * 2^-24 < p, i.e. (r0 >> 8) <
@@ -757,6 +767,200 @@ __global__ void __launch_bounds__(ATTN_THREADS)
     }
 }
 
+/* ==== decode path (one query per row) ========================================================== */
+
+#define DEC_WARPS 8
+#define DEC_THREADS (DEC_WARPS * 32)
+#define DEC_UNROLL 4       /* keys per stream loaded before they are used */
+#define DEC_MAX_D 128      /* head dims the decode path takes */
+#define DEC_SPLIT_MIN 512  /* rows of more keys than this may be split over blocks */
+#define DEC_SPLIT_KEYS 256 /* ... into ranges of at least this many keys */
+
+/* The decode launch shape, besides attn_args. */
+struct dec_args {
+    int lpk;               /* lanes per key: a power of two >= ceil(D / VEC), each lane VEC dims */
+    int vec;               /* rows of q, k, v 16-byte aligned and D % VEC == 0: vector loads */
+    int64_t hpg, hc;       /* query heads per kv head; blocks (head chunks) per kv head */
+    int64_t nsplit, chunk; /* key ranges per row and keys per range */
+};
+
+/* Dims [c VEC, c VEC + VEC) of a row as f32, zeros past D. */
+template <typename T, int VEC>
+__device__ __forceinline__ void dec_load(const T *row, int c, int64_t d, bool vec, float (&x)[VEC])
+{
+    int64_t j0 = (int64_t)c * VEC;
+    if (vec && j0 < d) {
+        rx_nn_load_vec<T, VEC>(row, j0, x);
+        return;
+    }
+#pragma unroll
+    for (int j = 0; j < VEC; j++) x[j] = j0 + j < d ? (float)rx_to_c(row[j0 + j]) : 0.0f;
+}
+
+/* Merges another softmax state (m2, l2, o2) into (m, l, o): running max in the log2 domain (-inf
+ * when no key was seen), sum of exp2(x - m), and the output summed with those weights. */
+template <int VEC>
+__device__ __forceinline__ void dec_merge(float &m, float &l, float (&o)[VEC], float m2, float l2, const float (&o2)[VEC])
+{
+    float mx = fmaxf(m, m2), mu = mx == -INFINITY ? 0.0f : mx;
+    float a1 = exp2f(m - mu), a2 = exp2f(m2 - mu);
+    l = l * a1 + l2 * a2;
+#pragma unroll
+    for (int j = 0; j < VEC; j++) o[j] = o[j] * a1 + o2[j] * a2;
+    m = mx;
+}
+
+/* Attention of single-query rows: block (split, g * hc + chunk, b) takes the NH query heads
+ * g hpg + chunk NH .. of kv head g (those below (g + 1) hpg) against keys
+ * [split chunk, (split + 1) chunk). Each group of lpk lanes is a stream that walks every
+ * (8 32 / lpk)-th key of the range, each lane holding VEC dims of the queries and of the output
+ * (f32); per key, a dot product over the group (butterfly), per round of DEC_UNROLL keys one
+ * online-softmax rescale. Streams merge by a butterfly over the warp, then the warps in increasing
+ * order through shared memory. Without `part` the block writes out (B, H, 1, D) and the
+ * log-sum-exp; with it, its unnormalised output to part (B H, nsplit, D) and (max, sum) to pml
+ * (B H, nsplit, 2), which attn_decode_combine merges. */
+template <typename T, int NH>
+__global__ void __launch_bounds__(DEC_THREADS) attn_fwd_decode(attn_args a, dec_args d, T *out, float *lse, float *part,
+                                                               float *pml)
+{
+    constexpr int VEC = rx_nn_vec<T>(), U = DEC_UNROLL;
+    __shared__ float so[DEC_WARPS][NH][DEC_MAX_D], sm[DEC_WARPS][NH], sl[DEC_WARPS][NH];
+    int warp = threadIdx.x / 32, lane = threadIdx.x % 32, c = lane % d.lpk, kpw = 32 / d.lpk;
+    int64_t nstreams = (int64_t)DEC_WARPS * kpw, stream = (int64_t)warp * kpw + lane / d.lpk;
+    int64_t split = blockIdx.x, g = blockIdx.y / d.hc, h0 = g * d.hpg + (blockIdx.y % d.hc) * NH, b = blockIdx.z;
+    int64_t left = (g + 1) * d.hpg - h0;
+    int nh = left < NH ? (int)left : NH;
+    bool vec = d.vec != 0;
+    const float sl2 = (float)(a.scale * LOG2E);
+    float q[NH][VEC], o[NH][VEC], m[NH], l[NH];
+#pragma unroll
+    for (int i = 0; i < NH; i++) {
+        if (i < nh)
+            dec_load<T, VEC>((const T *)a.q + b * a.qs[0] + (h0 + i) * a.qs[1], c, a.D, vec, q[i]);
+#pragma unroll
+        for (int j = 0; j < VEC; j++) {
+            q[i][j] = i < nh ? q[i][j] * sl2 : 0.0f; /* scores come out in the log2 domain */
+            o[i][j] = 0.0f;
+        }
+        m[i] = -INFINITY, l[i] = 0.0f;
+    }
+    const T *kb = (const T *)a.k + b * a.ks[0] + g * a.ks[1];
+    const T *vb = (const T *)a.v + b * a.vs[0] + g * a.vs[1];
+    int64_t s_begin = split * d.chunk, s_end = s_begin + d.chunk < a.S ? s_begin + d.chunk : a.S;
+    /* rounds are uniform over the block, so every lane reaches every shuffle */
+    for (int64_t base = s_begin; base < s_end; base += U * nstreams) {
+        float kx[U][VEC], vx[U][VEC];
+        bool vis[U];
+#pragma unroll
+        for (int u = 0; u < U; u++) {
+            int64_t s = base + u * nstreams + stream;
+            bool in = s < s_end;
+            vis[u] = in && (!a.kp || a.kp[b * a.S + s]);
+            if (in) {
+                dec_load<T, VEC>(kb + s * a.ks[2], c, a.D, vec, kx[u]);
+                dec_load<T, VEC>(vb + s * a.vs[2], c, a.D, vec, vx[u]);
+            } else {
+#pragma unroll
+                for (int j = 0; j < VEC; j++) kx[u][j] = vx[u][j] = 0.0f;
+            }
+        }
+#pragma unroll
+        for (int i = 0; i < NH; i++) {
+            float x[U];
+#pragma unroll
+            for (int u = 0; u < U; u++) {
+                float p = 0.0f;
+#pragma unroll
+                for (int j = 0; j < VEC; j++) p += q[i][j] * kx[u][j];
+                for (int w = d.lpk / 2; w >= 1; w >>= 1) p += __shfl_xor_sync(0xffffffffu, p, w);
+                int64_t s = base + u * nstreams + stream;
+                if (!vis[u] || i >= nh)
+                    p = -INFINITY;
+                else if (a.mask)
+                    p += attn_mask_f<T>(a, b, h0 + i, 0, s) * (float)LOG2E;
+                x[u] = p;
+            }
+            float mx = m[i];
+#pragma unroll
+            for (int u = 0; u < U; u++) mx = fmaxf(mx, x[u]);
+            float mu = mx == -INFINITY ? 0.0f : mx, al = exp2f(m[i] - mu);
+            l[i] *= al;
+#pragma unroll
+            for (int j = 0; j < VEC; j++) o[i][j] *= al;
+#pragma unroll
+            for (int u = 0; u < U; u++) {
+                float p = exp2f(x[u] - mu);
+                l[i] += p;
+#pragma unroll
+                for (int j = 0; j < VEC; j++) o[i][j] += p * vx[u][j];
+            }
+            m[i] = mx;
+        }
+    }
+    /* the warp's streams: lanes [0, lpk) end up with the merge of all of them */
+    for (int w = 16; w >= d.lpk; w >>= 1)
+#pragma unroll
+        for (int i = 0; i < NH; i++) {
+            float o2[VEC];
+#pragma unroll
+            for (int j = 0; j < VEC; j++) o2[j] = __shfl_xor_sync(0xffffffffu, o[i][j], w);
+            float m2 = __shfl_xor_sync(0xffffffffu, m[i], w), l2 = __shfl_xor_sync(0xffffffffu, l[i], w);
+            dec_merge<VEC>(m[i], l[i], o[i], m2, l2, o2);
+        }
+    if (lane < d.lpk) {
+#pragma unroll
+        for (int i = 0; i < NH; i++) {
+#pragma unroll
+            for (int j = 0; j < VEC; j++)
+                if (c * VEC + j < a.D) so[warp][i][c * VEC + j] = o[i][j];
+            if (lane == 0) sm[warp][i] = m[i], sl[warp][i] = l[i];
+        }
+    }
+    __syncthreads();
+    for (int64_t idx = threadIdx.x; idx < nh * a.D; idx += DEC_THREADS) {
+        int i = (int)(idx / a.D);
+        int64_t e = idx % a.D, row = b * a.H + h0 + i;
+        float mx = -INFINITY;
+        for (int w = 0; w < DEC_WARPS; w++) mx = fmaxf(mx, sm[w][i]);
+        float mu = mx == -INFINITY ? 0.0f : mx, sum = 0.0f, acc = 0.0f;
+        for (int w = 0; w < DEC_WARPS; w++) {
+            float f = exp2f(sm[w][i] - mu);
+            sum += sl[w][i] * f;
+            acc += so[w][i][e] * f;
+        }
+        if (part) {
+            int64_t pr = row * d.nsplit + split;
+            part[pr * a.D + e] = acc;
+            if (e == 0) pml[2 * pr] = mx, pml[2 * pr + 1] = sum;
+        } else {
+            out[row * a.D + e] = rx_from_c<T>(sum > 0.0f ? acc / sum : 0.0f);
+            if (e == 0) lse[row] = sum > 0.0f ? (mx + log2f(sum)) * (float)LN2 : INFINITY;
+        }
+    }
+}
+
+/* Merges the nsplit partial results of each of `rows` rows (one warp per row, splits in
+ * increasing order) into out (rows, D) and the log-sum-exp. */
+template <typename T>
+__global__ void attn_decode_combine(const float *part, const float *pml, int64_t rows, int64_t nsplit, int64_t d,
+                                    T *out, float *lse)
+{
+    int warp = threadIdx.x / 32, lane = threadIdx.x % 32, wpb = blockDim.x / 32;
+    for (int64_t row = (int64_t)blockIdx.x * wpb + warp; row < rows; row += (int64_t)gridDim.x * wpb) {
+        const float *ml = pml + row * nsplit * 2, *pr = part + row * nsplit * d;
+        float mx = -INFINITY, sum = 0.0f;
+        for (int64_t s = 0; s < nsplit; s++) mx = fmaxf(mx, ml[2 * s]);
+        float mu = mx == -INFINITY ? 0.0f : mx;
+        for (int64_t s = 0; s < nsplit; s++) sum += ml[2 * s + 1] * exp2f(ml[2 * s] - mu);
+        for (int64_t e = lane; e < d; e += 32) {
+            float acc = 0.0f;
+            for (int64_t s = 0; s < nsplit; s++) acc += pr[s * d + e] * exp2f(ml[2 * s] - mu);
+            out[row * d + e] = rx_from_c<T>(sum > 0.0f ? acc / sum : 0.0f);
+        }
+        if (lane == 0) lse[row] = sum > 0.0f ? (mx + log2f(sum)) * (float)LN2 : INFINITY;
+    }
+}
+
 /* ==== host side ================================================================================ */
 
 void rx_cuda_attention_stat_shape(int64_t B, int64_t H, int64_t T, int64_t S, int *ndim, int64_t *shape)
@@ -834,6 +1038,78 @@ template <typename T, int D> static rx_status fwd_mma(rx_cuda_ctx *ctx, const at
                        (float *)rx_cuda_ptr(stat));
 }
 
+/* Query heads per decode block for hpg query heads per kv head: all of them up to 4, else 4, or 3
+ * when 3 divides hpg and 4 does not (no idle head slots). */
+static int decode_heads(int64_t hpg) { return hpg <= 4 ? (int)hpg : hpg % 4 != 0 && hpg % 3 == 0 ? 3 : 4; }
+
+/* True when every (b, head, row) row of t starts 16-byte aligned for elements of `vec` per 16
+ * bytes (dims of size 1 do not count). */
+static bool rows_vec_aligned(const rx_tensor *t, int64_t vec)
+{
+    if (!rx_aligned(rx_cuda_ptr(t), 16)) return false;
+    for (int i = 0; i < 3; i++)
+        if (t->shape[i] > 1 && t->stride[i] % vec != 0) return false;
+    return true;
+}
+
+static bool use_decode(const attn_args &a, rx_dtype dt)
+{
+    return a.T == 1 && !a.drop_thr && (dt == RX_F32 || dt == RX_BF16 || dt == RX_F16) && a.D >= 1 && a.D <= DEC_MAX_D;
+}
+
+template <typename T, int NH>
+static rx_status launch_decode(rx_cuda_ctx *ctx, const attn_args &a, const dec_args &d, T *out, float *lse, float *part,
+                               float *pml)
+{
+    dim3 grid((unsigned)d.nsplit, (unsigned)(a.G * d.hc), (unsigned)a.B);
+    attn_fwd_decode<T, NH><<<grid, DEC_THREADS, 0, ctx->stream>>>(a, d, out, lse, part, pml);
+    return RX_CUDA_LAUNCH_STATUS("attention (decode)");
+}
+
+template <typename T>
+static rx_status fwd_decode(rx_cuda_ctx *ctx, const attn_args &a, const rx_tensor *q, const rx_tensor *k,
+                            const rx_tensor *v, rx_tensor *out, rx_tensor *stat)
+{
+    constexpr int VEC = rx_nn_vec<T>();
+    dec_args d = {};
+    int64_t chunks = (a.D + VEC - 1) / VEC;
+    d.lpk = 1;
+    while (d.lpk < chunks) d.lpk *= 2;
+    d.vec = a.D % VEC == 0 && rows_vec_aligned(q, VEC) && rows_vec_aligned(k, VEC) && rows_vec_aligned(v, VEC);
+    d.hpg = a.H / a.G;
+    int nh = decode_heads(d.hpg);
+    d.hc = (d.hpg + nh - 1) / nh;
+    int64_t blocks = a.B * a.G * d.hc;
+    d.nsplit = 1;
+    if (a.S > DEC_SPLIT_MIN) { /* a block per SM (one fits at ~240 registers), ranges of DEC_SPLIT_KEYS keys or more */
+        int64_t want = ((int64_t)ctx->sm_count + blocks - 1) / blocks, most = a.S / DEC_SPLIT_KEYS;
+        d.nsplit = want < most ? want : most;
+        if (d.nsplit < 1) d.nsplit = 1;
+    }
+    d.chunk = (a.S + d.nsplit - 1) / d.nsplit;
+    if (d.chunk > 0) d.nsplit = (a.S + d.chunk - 1) / d.chunk; /* no empty range */
+    T *o = (T *)rx_cuda_ptr(out);
+    float *lse = (float *)rx_cuda_ptr(stat);
+    rx_nn_scratch scratch;
+    float *part = nullptr, *pml = nullptr;
+    if (d.nsplit > 1) {
+        int64_t n = a.B * a.H * d.nsplit;
+        RX_TRY(scratch.alloc(n * (a.D + 2) * (int64_t)sizeof(float), ctx->device));
+        part = scratch.as<float>(), pml = part + n * a.D;
+    }
+    rx_status s;
+    switch (nh) {
+    case 1: s = launch_decode<T, 1>(ctx, a, d, o, lse, part, pml); break;
+    case 2: s = launch_decode<T, 2>(ctx, a, d, o, lse, part, pml); break;
+    case 3: s = launch_decode<T, 3>(ctx, a, d, o, lse, part, pml); break;
+    default: s = launch_decode<T, 4>(ctx, a, d, o, lse, part, pml); break;
+    }
+    if (s != RX_OK || !part) return s;
+    int64_t rows = a.B * a.H;
+    attn_decode_combine<T><<<generic_blocks(rows, 8, ctx), 256, 0, ctx->stream>>>(part, pml, rows, d.nsplit, a.D, o, lse);
+    return RX_CUDA_LAUNCH_STATUS("attention (decode combine)");
+}
+
 rx_status rx_cuda_attention(rx_tensor *out, rx_tensor *stat, const rx_tensor *q, const rx_tensor *k, const rx_tensor *v,
                             const rx_tensor *key_padding, const rx_tensor *mask, int causal, double scale,
                             double dropout_p, uint64_t seed, uint64_t offset)
@@ -845,6 +1121,11 @@ rx_status rx_cuda_attention(rx_tensor *out, rx_tensor *stat, const rx_tensor *q,
     if (a.B > 65535 || a.H > 65535)
         return rx_fail(RX_ERR_UNSUPPORTED, "cuda attention: at most 65535 batches and heads, got (%lld, %lld)",
                        (long long)a.B, (long long)a.H);
+    if (use_decode(a, q->dtype)) {
+        if (q->dtype == RX_BF16) return fwd_decode<rx_bf16_t>(ctx, a, q, k, v, out, stat);
+        if (q->dtype == RX_F16) return fwd_decode<rx_f16_t>(ctx, a, q, k, v, out, stat);
+        return fwd_decode<float>(ctx, a, q, k, v, out, stat);
+    }
     if (use_mma(q, k, v)) {
         if (q->dtype == RX_BF16) return a.D == 64 ? fwd_mma<rx_bf16_t, 64>(ctx, a, out, stat) : fwd_mma<rx_bf16_t, 128>(ctx, a, out, stat);
         return a.D == 64 ? fwd_mma<rx_f16_t, 64>(ctx, a, out, stat) : fwd_mma<rx_f16_t, 128>(ctx, a, out, stat);

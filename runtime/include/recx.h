@@ -313,6 +313,11 @@ rx_status rx_linear(rx_tensor *x, rx_tensor *w, rx_tensor *b, rx_tensor **out);
 rx_status rx_embedding(rx_tensor *weight, rx_tensor *ids, int64_t padding_idx, rx_tensor **out);
 /* Over the last dim C: y = x / sqrt(mean(x^2) + eps) * w; w (C). Statistics in f32 or f64. */
 rx_status rx_rmsnorm(rx_tensor *x, rx_tensor *w, double eps, rx_tensor **out);
+/* Inference only (an error when grad mode is on and x, r or w requires grad; never recorded):
+ * x += r in place (x (..., C) contiguous float; r x's shape, dtype and device, any strides),
+ * then *normed = rmsnorm(x, w, eps) of the updated x, w (C). The same bits as rx_binary_(RX_ADD,
+ * x, r) followed by rx_rmsnorm(x, w, eps) on the CPU; one kernel on CUDA. Bumps x's version. */
+rx_status rx_add_rmsnorm_(rx_tensor *x, rx_tensor *r, rx_tensor *w, double eps, rx_tensor **normed);
 /* Over the last dim C: y = (x - mean) / sqrt(var + eps) * w + b (biased var); w, b (C) or NULL. */
 rx_status rx_layernorm(rx_tensor *x, rx_tensor *w, rx_tensor *b, double eps, rx_tensor **out);
 /* Rotary tables in the Hugging Face layout (rotate-half): for positions p (T) or (B, T) (i32/i64)
@@ -325,6 +330,21 @@ rx_status rx_rope_inv_freq(int64_t head_dim, double theta, rx_tensor **out);
 /* y = x * cos + rotate_half(x) * sin, rotate_half([x1, x2]) = [-x2, x1] (halves of D).
  * x (B, H, T, D); cos, sin (T, D) or (B, T, D). */
 rx_status rx_rope(rx_tensor *x, rx_tensor *cos, rx_tensor *sin, rx_tensor **out);
+/* Inference only (one kernel on CUDA): rope of the q and k heads of a stacked projection, with
+ * k and v appended to a KV cache. qkv (B, T, (H + 2G) * D) float, unit stride on the last dim
+ * (columns [0, H*D) q's heads, [H*D, (H+G)*D) k's, then v's; H = heads, G = kv_heads); cos, sin
+ * (T, D) or (Bc, T, D) contiguous, Bc 1 or B, qkv's dtype; cache_k, cache_v (B, G, L, D) with a
+ * unit stride on D, qkv's dtype and device. *q = (B, H, T, D) contiguous, equal bit for bit to
+ * rx_rope of qkv[..., :H*D] viewed (B, T, H, D) and transposed to (B, H, T, D). With s the one
+ * element of slot (an i32/i64 tensor on the caches' device), cache positions [s, s + T) receive
+ * the rotated k heads and the v heads; the other positions are untouched. On the CPU s is read
+ * and checked ("rope_append_kv: argument #6: slot N out of range [0, L - T] ..."); on CUDA the
+ * kernel reads it from device memory (no host read, no sync: the call can be captured into a
+ * CUDA graph), and an out-of-range s writes nothing to the caches and cannot be reported. An
+ * error when grad mode is on and an input requires grad. Bumps the caches' versions. */
+rx_status rx_rope_append_kv(rx_tensor *qkv, rx_tensor *cos, rx_tensor *sin, rx_tensor *cache_k,
+                            rx_tensor *cache_v, rx_tensor *slot, int64_t heads, int64_t kv_heads,
+                            rx_tensor **q);
 
 typedef struct rx_attention_opts {
     int causal;                 /* query t sees keys s <= t + (S - T) */
@@ -342,6 +362,9 @@ typedef struct rx_attention_opts {
 rx_status rx_attention(rx_tensor *q, rx_tensor *k, rx_tensor *v, const rx_attention_opts *opts, rx_tensor **out);
 /* silu(gate) * up, same shapes. */
 rx_status rx_swiglu(rx_tensor *gate, rx_tensor *up, rx_tensor **out);
+/* Inference only (as rx_add_rmsnorm_): gu (..., 2F) float -> silu(gu[..., :F]) * gu[..., F:]
+ * (..., F), computed as rx_swiglu computes it (the same bits on the CPU); one kernel on CUDA. */
+rx_status rx_swiglu_packed(rx_tensor *gu, rx_tensor **out);
 /* Zeroes each element with probability p and scales the rest by 1/(1-p) when training; the
  * identity (a new reference to x) otherwise. The mask is regenerated from the generator's
  * counters in backward, never stored. */

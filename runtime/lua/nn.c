@@ -1,10 +1,12 @@
 /* nn.c — the fused neural-network ops from Lua (recx.core.nn, exposed as recx.nn.functional).
  *
  * Owns: the Lua argument conventions of linear, embedding, rmsnorm, layernorm, rope_inv_freq,
- * rope_tables, rope, attention, swiglu, dropout, cross_entropy, bce_with_logits and mse:
+ * rope_tables, rope, rope_append_kv, attention, swiglu, dropout, cross_entropy, bce_with_logits
+ * and mse:
  * optional tensors may be nil (a bias, layernorm's weight and bias), numeric hyper-parameters
  * have the defaults of their PyTorch / Hugging Face counterparts (rmsnorm eps 1e-6, layernorm
- * eps 1e-5, rope theta 10000, ignore_index -100), and the options of attention and
+ * eps 1e-5, the inference-only add_rmsnorm_ eps 1e-5 as in SmolLM2/Llama, rope theta 10000,
+ * ignore_index -100; swiglu_packed takes no options), and the options of attention and
  * cross_entropy come in a table whose unknown keys are errors. Index data stays 0-based (ids,
  * targets, padding_idx), as everywhere in recx. Shapes, dtypes and the gradients are the
  * core's (recx.h, "neural-network ops").
@@ -89,6 +91,18 @@ static int nn_rmsnorm(lua_State *L)
     return finish(L, rx_rmsnorm(x, w, eps, out), out);
 }
 
+/* add_rmsnorm_(x, r, w [, eps = 1e-5]) -> normed: x += r in place, then rmsnorm(x, w, eps);
+ * inference only */
+static int nn_add_rmsnorm_(lua_State *L)
+{
+    rx_tensor *x = rxl_check_tensor(L, 1);
+    rx_tensor *r = rxl_check_tensor(L, 2);
+    rx_tensor *w = rxl_check_tensor(L, 3);
+    double eps = opt_number(L, 4, 1e-5, "eps");
+    rx_tensor **out = rxl_push_slot(L);
+    return finish(L, rx_add_rmsnorm_(x, r, w, eps, out), out);
+}
+
 /* layernorm(x [, w [, b [, eps = 1e-5]]]) */
 static int nn_layernorm(lua_State *L)
 {
@@ -131,6 +145,19 @@ static int nn_rope(lua_State *L)
     rx_tensor *s = rxl_check_tensor(L, 3);
     rx_tensor **out = rxl_push_slot(L);
     return finish(L, rx_rope(x, c, s, out), out);
+}
+
+/* rope_append_kv(qkv, cos, sin, cache_k, cache_v, slot, heads, kv_heads) -> q (B, H, T, D):
+ * qkv (B, T, (H + 2G) * D); the caches (B, G, L, D) receive k and v at positions [slot, slot + T)
+ * (slot: a one-element i32/i64 tensor, 0-based). Inference only. */
+static int nn_rope_append_kv(lua_State *L)
+{
+    rx_tensor *t[6];
+    for (int i = 0; i < 6; i++) t[i] = rxl_check_tensor(L, i + 1);
+    lua_Integer heads = rxl_check_integer(L, 7, "heads");
+    lua_Integer kv_heads = rxl_check_integer(L, 8, "kv_heads");
+    rx_tensor **out = rxl_push_slot(L);
+    return finish(L, rx_rope_append_kv(t[0], t[1], t[2], t[3], t[4], t[5], heads, kv_heads, out), out);
 }
 
 /* attention(q, k, v [, {causal = false, scale = 1/sqrt(D), key_padding = nil,
@@ -184,6 +211,14 @@ static int nn_attention(lua_State *L)
 
 /* swiglu(gate, up) -> silu(gate) * up */
 static int nn_swiglu(lua_State *L) { return two_tensors(L, rx_swiglu); }
+
+/* swiglu_packed(gu) -> silu(gu[..., :F]) * gu[..., F:] for gu (..., 2F); inference only */
+static int nn_swiglu_packed(lua_State *L)
+{
+    rx_tensor *gu = rxl_check_tensor(L, 1);
+    rx_tensor **out = rxl_push_slot(L);
+    return finish(L, rx_swiglu_packed(gu, out), out);
+}
 
 /* dropout(x, p [, training = true [, generator]]) */
 static int nn_dropout(lua_State *L)
@@ -250,12 +285,15 @@ static const luaL_Reg nn_functions[] = {
     {"linear", nn_linear},
     {"embedding", nn_embedding},
     {"rmsnorm", nn_rmsnorm},
+    {"add_rmsnorm_", nn_add_rmsnorm_},
     {"layernorm", nn_layernorm},
     {"rope_inv_freq", nn_rope_inv_freq},
     {"rope_tables", nn_rope_tables},
     {"rope", nn_rope},
+    {"rope_append_kv", nn_rope_append_kv},
     {"attention", nn_attention},
     {"swiglu", nn_swiglu},
+    {"swiglu_packed", nn_swiglu_packed},
     {"dropout", nn_dropout},
     {"cross_entropy", nn_cross_entropy},
     {"bce_with_logits", nn_bce_with_logits},

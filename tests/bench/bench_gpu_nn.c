@@ -10,6 +10,9 @@
  *   TFLOP/s counts the useful work the FlashAttention papers count: 4 B H T S D / 2 (causal) for
  *   the forward and 2.5 times that for the backward (recx's backward does 3.5 times: dQ has its
  *   own pass so that no sum uses float atomics).
+ * - attention decode, one query per row (B, 9, 1, 64) bf16 over a (B, 3, S, 64) cache with an
+ *   all-true key_padding: B 1 and 32 at S 160 (the decode kernel), B 1 at S 3000 (keys split
+ *   over blocks, then merged); forward only (bytes: k, v and q read, out written).
  * - softmax cross-entropy over (8192, 49152) bf16 logits: forward (reads N V 2 bytes), backward
  *   (reads and writes N V 2 bytes each), and both.
  * - rmsnorm over (16384, 4096) bf16: forward (x read, y written) and backward (x, g read, dx
@@ -118,6 +121,25 @@ static void bench_attention(rx_generator *gen)
     add_row(name, "bf16", "forward+backward", attn_both, &a, 50, 0, fwd + bwd);
     rx_tensor *all[] = {a.q, a.k, a.v, a.g, a.out, a.stat, a.dq, a.dk, a.dv};
     for (int i = 0; i < 9; i++) rx_tensor_release(all[i]);
+}
+
+/* The decode shape (one query per row, SmolLM2-135M's heads) over a KV cache of S slots, all
+ * visible through a key_padding mask as lua/recx/llm's decode step passes it: the decode kernels.
+ * Bytes: k and v read once, q read, out written. */
+static void bench_attention_decode(rx_generator *gen, int64_t B, int64_t S, const char *name)
+{
+    int64_t H = 9, G = 3, D = 64;
+    attn_ctx a = {.scale = 1.0 / sqrt((double)D)};
+    rx_tensor *kp = NULL;
+    bench_ok(rx_randn(4, (int64_t[]){B, H, 1, D}, RX_BF16, GPU, gen, &a.q), "randn q");
+    bench_ok(rx_randn(4, (int64_t[]){B, G, S, D}, RX_BF16, GPU, gen, &a.k), "randn k");
+    bench_ok(rx_randn(4, (int64_t[]){B, G, S, D}, RX_BF16, GPU, gen, &a.v), "randn v");
+    bench_ok(rx_full(2, (int64_t[]){B, S}, 1, RX_BOOL, GPU, &kp), "full key_padding");
+    a.opts.key_padding = kp;
+    double bytes = 2.0 * (2.0 * B * G * S * D + 2.0 * B * H * D);
+    add_row(name, "bf16", "forward", attn_fwd, &a, 200, bytes, 4.0 * B * H * S * D);
+    rx_tensor *all[] = {a.q, a.k, a.v, a.out, a.stat, kp};
+    for (int i = 0; i < 6; i++) rx_tensor_release(all[i]);
 }
 
 /* ---- cross-entropy ------------------------------------------------------------------------------ */
@@ -256,6 +278,9 @@ int main(int argc, char **argv)
     rows[0].vs_memcpy = 1.0;
 
     bench_attention(gen);
+    bench_attention_decode(gen, 1, 160, "attention decode B1 H9 G3 S160 D64");
+    bench_attention_decode(gen, 32, 160, "attention decode B32 H9 G3 S160 D64");
+    bench_attention_decode(gen, 1, 3000, "attention decode B1 H9 G3 S3000 D64");
     rx_mem_empty_cache(RX_CUDA);
     bench_cross_entropy(gen);
     rx_mem_empty_cache(RX_CUDA);

@@ -11,6 +11,9 @@ alone (its forward runs untimed before each call).
 - attention: F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True) with
   q (16, 9, 512, 64), k and v (16, 3, 512, 64) bf16 (k and v repeated to 9 heads when this torch
   has no enable_gqa); TFLOP/s counted as in bench_gpu_nn.c.
+- attention decode: the same call with q (B, 9, 1, 64) over k and v (B, 3, S, 64) bf16 and an
+  all-true bool attn_mask (B, 1, 1, S) in place of is_causal, for B 1 and 32 at S 160 and B 1 at
+  S 3000 (no grad); bytes as in bench_gpu_nn.c.
 - cross-entropy: F.cross_entropy over (8192, 49152) bf16 logits (its backward writes bf16 dlogits).
 - rmsnorm: F.rms_norm over (16384, 4096) bf16 with a weight.
 - AdamW: torch.optim.AdamW(fused=True) over 64 f32 tensors of 2M elements; the row beside recx's
@@ -36,6 +39,31 @@ def add_row(name, dtype, pass_, seconds, repeats, nbytes=0.0, flops=0.0, note=""
     ROWS.append({"name": name, "dtype": dtype, "pass": pass_, "repeats": repeats, "seconds": seconds,
                  "bytes": nbytes, "gbps": gbps, "vs_memcpy": gbps / MEMCPY[0] if nbytes and MEMCPY[0] else 0.0,
                  "tflops": flops / seconds * 1e-12 if flops else 0.0, "note": note})
+
+
+def bench_attention_decode(B, S):
+    H, G, D = 9, 3, 64
+    bf = torch.bfloat16
+    q = torch.randn(B, H, 1, D, device="cuda", dtype=bf)
+    k = torch.randn(B, G, S, D, device="cuda", dtype=bf)
+    v = torch.randn(B, G, S, D, device="cuda", dtype=bf)
+    mask = torch.ones(B, 1, 1, S, device="cuda", dtype=torch.bool)
+    try:
+        F.scaled_dot_product_attention(q[:1, :3], k[:1, :1], v[:1, :1], attn_mask=mask[:1], enable_gqa=True)
+        note = "enable_gqa"
+
+        def attn():
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=True)
+    except TypeError:
+        note = "kv repeated to 9 heads"
+
+        def attn():
+            return F.scaled_dot_product_attention(q, k.repeat_interleave(H // G, 1), v.repeat_interleave(H // G, 1),
+                                                  attn_mask=mask)
+    nbytes = 2.0 * (2.0 * B * G * S * D + 2.0 * B * H * D)
+    with torch.no_grad():
+        add_row(f"attention decode B{B} H9 G3 S{S} D64", "bf16", "forward", time_calls(attn, 200), 200, nbytes,
+                4.0 * B * H * S * D, note=note)
 
 
 def bench_attention():
@@ -171,6 +199,8 @@ def main():
     add_row("cudaMemcpyAsync device to device 1 GiB", "bytes", "copy", seconds, 20, 2.0 * S, note="tensor.copy_")
     del src, dst
     bench_attention()
+    for B, S in ((1, 160), (32, 160), (1, 3000)):
+        bench_attention_decode(B, S)
     torch.cuda.empty_cache()
     bench_cross_entropy()
     torch.cuda.empty_cache()

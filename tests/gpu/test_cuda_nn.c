@@ -13,10 +13,23 @@
  * 512-thread rows, unaligned rows, leading dims, NULL weight/bias, rows far from zero, SmolLM2's
  * 576 channels, an odd number of rows per weight-gradient chunk); rope tables
  * (i32/i64 positions, f32/f64 frequencies, batched positions) and rope on transposed views;
+ * rope_append_kv (GQA and MHA, every float dtype, shared and per-batch tables, strided qkv and
+ * caches, i32/i64 slots at both ends, out-of-range slots leaving the caches unchanged, decode
+ * steps with the slot rewritten on the device, 64-row decode batches, 1000-token prefills;
+ * exact against the CPU but for f64 (one ulp), and bit for bit against the CUDA rope);
  * attention (tensor-core path: bf16 and f16, head dims 64 and 128, GQA, causal with T != S, key
  * padding, additive masks broadcast over batch or heads, dropout, transposed q/k/v, multi-tile
  * sequences, the benchmark's shape; generic path: f32, f64, head dim 48 and 16; rows without keys
- * give zeros and zero gradients); swiglu; dropout (identical masks on both devices, exactly);
+ * give zeros and zero gradients); the attention decode path (T = 1: S 1 to 3000 including the
+ * split-key kernels, GQA 9/3, 4/4, 8/1, 12/2, head dims 1 to 128 including idle lanes and
+ * unaligned rows (scalar loads), q sliced from a packed projection and k/v from a longer cache,
+ * key padding with rows that see only their last or first key or none, masks with -inf, S = 0;
+ * the output also against double precision, the log-sum-exp statistic against double precision,
+ * a second run bit for bit, and the existing backward through it); swiglu; dropout (identical
+ * masks on both devices, exactly);
+ * the inference-only add_rmsnorm_ and swiglu_packed (the residual exactly; the outputs also bit
+ * for bit against the unfused CUDA ops where both take the same path: SmolLM2's 576 and 1536,
+ * odd and long rows, unaligned operands, r = x);
  * cross-entropy (ignore_index, weights, i32/i64 targets, a 8192 x 49152 bf16 vocabulary);
  * bce_with_logits and mse; AdamW (f32, f64, f16, bf16 mixed in one call, 0-d and empty tensors,
  * more tensors than one launch takes; offset views, so that the 16-byte vector path and the
@@ -40,6 +53,8 @@
  *   compute in f32 and round once, but the f32 values differ in the last bits.
  * - bf16 (f16) attention: nrel 1e-2 (3e-3): the tensor cores multiply probabilities rounded to
  *   bf16 (f16) where the CPU keeps f32; METHOD.md's range for bf16 operands is 1e-3..1e-2.
+ *   The decode path (f32 probabilities) also against double: rtol 2^-7 (bf16), 2^-10 (f16), 1e-5
+ *   (f32) with atol 1e-4 x max, i.e. the output's rounding; its statistic within 2e-5 (1 + |lse|).
  * - global norm: 1e-12 relative (double sums in another order). clip_grad_norm_: norm 1e-6
  *   relative, scaled f32 1e-6 relative, f16/bf16 one ulp (the factor may round differently).
  *
@@ -52,6 +67,7 @@
 #include "core/core.h"
 #include "autograd/autograd.h"
 #include "cuda/cuda_kernels.h"
+#include "ops/ops.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -423,6 +439,185 @@ static void test_rope(void)
         }
 }
 
+/* ---- rope_append_kv (rope fused with the KV-cache append) ------------------------------------ */
+
+/* The (B, n, T, D) heads [first, first + n) of qkv (B, T, W), rotated by rx_rope when cs is not
+ * NULL (tables (T, D) or (B, T, D)), else made contiguous: the unfused ops on qkv's device. */
+static rx_tensor *rak_heads(rx_tensor *qkv, int64_t first, int64_t n, int64_t d, rx_tensor *cs, rx_tensor *sn)
+{
+    const int64_t *qs = rx_tensor_shape_ptr(qkv);
+    rx_tensor *cols = NULL, *r = NULL, *out = NULL;
+    OKS(rx_narrow(qkv, 2, first * d, n * d, &cols));
+    OKS(rx_reshape(cols, 4, (const int64_t[]){qs[0], qs[1], n, d}, &r));
+    rx_tensor *x = transposed(r, 1, 2);
+    if (cs)
+        OKS(rx_rope(x, cs, sn, &out));
+    else
+        OKS(rx_contiguous(x, &out));
+    rel(2, cols, x);
+    return out;
+}
+
+/* A one-element slot tensor of dtype sdt on device dev. */
+static rx_tensor *rak_slot(int64_t s, rx_dtype sdt, rx_device dev)
+{
+    rx_tensor *c = NULL;
+    double v = (double)s;
+    OKS(rx_from_doubles(1, (const int64_t[]){1}, sdt, &v, &c));
+    rx_tensor *o = to_dev(c, dev);
+    rel(1, c);
+    return o;
+}
+
+/* A (B, G, L, D) cache on the CPU and a copy of it on the GPU: contiguous, or each stored
+ * (B, L, G, D) and transposed. */
+static void rak_cache(int64_t b, int64_t g, int64_t l, int64_t d, rx_dtype dt, bool strided, rx_tensor **c,
+                      rx_tensor **gpu)
+{
+    if (!strided) {
+        *c = rnd(4, (const int64_t[]){b, g, l, d}, dt, 1, 0);
+        *gpu = to_dev(*c, GPU);
+        return;
+    }
+    rx_tensor *base = rnd(4, (const int64_t[]){b, l, g, d}, dt, 1, 0), *gbase = to_dev(base, GPU);
+    *c = transposed(base, 1, 2);
+    *gpu = transposed(gbase, 1, 2);
+}
+
+/* One case on both devices. q and the whole caches against the CPU: exactly for f32, f16 and bf16
+ * (products of such values are exact in double, so x1 c1 - x2 s1 is one rounding of the exact
+ * value whether or not CUDA contracts it into an fma, and both devices round it to the dtype to
+ * nearest even), within one f64 ulp (plus 1e-15 max|cpu| for cancellations) for f64, where the
+ * fma's single rounding shows; the v heads are copied bits. q and the cached keys also against
+ * the CUDA rope of the same columns, exactly (the same expression). tables: 0 (T, D), 1 (1, T,
+ * D), 2 (B, T, D). */
+static void rope_append_kv_case(int64_t b, int64_t t, int64_t h, int64_t g, int64_t d, int64_t l, int64_t s,
+                                int tables, bool strided, rx_dtype dt, rx_dtype sdt)
+{
+    char desc[160], dbuf[220];
+    snprintf(desc, sizeof desc,
+             "rope_append_kv B %lld T %lld H %lld G %lld D %lld L %lld slot %lld tables %d%s %s %s",
+             (long long)b, (long long)t, (long long)h, (long long)g, (long long)d, (long long)l,
+             (long long)s, tables, strided ? " strided" : "", rx_dtype_name(dt), rx_dtype_name(sdt));
+    announce(desc);
+    int64_t w = (h + 2 * g) * d;
+    rx_tensor *qkv, *qkvg;
+    if (strided) { /* token-major storage: row strides B W and W */
+        rx_tensor *base = rnd(3, (const int64_t[]){t, b, w}, dt, 1, 0), *gbase = to_dev(base, GPU);
+        qkv = transposed(base, 0, 1);
+        qkvg = transposed(gbase, 0, 1);
+    } else {
+        qkv = rnd(3, (const int64_t[]){b, t, w}, dt, 1, 0);
+        qkvg = to_dev(qkv, GPU);
+    }
+    int64_t ts[3] = {tables == 1 ? 1 : b, t, d};
+    int tnd = tables == 0 ? 2 : 3;
+    rx_tensor *cs = rnd(tnd, ts + 3 - tnd, dt, 1, 0), *sn = rnd(tnd, ts + 3 - tnd, dt, 1, 0);
+    rx_tensor *csg = to_dev(cs, GPU), *sng = to_dev(sn, GPU);
+    rx_tensor *ck, *ckg, *cv, *cvg;
+    rak_cache(b, g, l, d, dt, strided, &ck, &ckg);
+    rak_cache(b, g, l, d, dt, strided, &cv, &cvg);
+    rx_tensor *slc = rak_slot(s, sdt, rx_cpu()), *slg = rak_slot(s, sdt, GPU), *qc = NULL, *qg = NULL;
+    OKS(rx_rope_append_kv(qkv, cs, sn, ck, cv, slc, h, g, &qc));
+    poison(b * h * t * d * rx_dtype_size(dt));
+    OKS(rx_rope_append_kv(qkvg, csg, sng, ckg, cvg, slg, h, g, &qg));
+    tol vs_cpu = dt == RX_F64 ? (tol){2.3e-16, 1e-15, 0} : EXACT;
+    snprintf(dbuf, sizeof dbuf, "%s: q", desc);
+    CMP(dbuf, qg, qc, vs_cpu);
+    snprintf(dbuf, sizeof dbuf, "%s: cache_k", desc);
+    CMP(dbuf, ckg, ck, vs_cpu);
+    snprintf(dbuf, sizeof dbuf, "%s: cache_v", desc);
+    CMP(dbuf, cvg, cv, EXACT);
+    /* the unfused CUDA ops (rope takes (T, D) or (B, T, D) tables) */
+    rx_tensor *c2 = NULL, *s2 = NULL, *kslot = NULL, *vslot = NULL;
+    if (tables == 1) {
+        OKS(rx_view(csg, 2, (const int64_t[]){t, d}, &c2));
+        OKS(rx_view(sng, 2, (const int64_t[]){t, d}, &s2));
+    } else {
+        c2 = rx_tensor_retain(csg);
+        s2 = rx_tensor_retain(sng);
+    }
+    rx_tensor *rq = rak_heads(qkvg, 0, h, d, c2, s2), *rk = rak_heads(qkvg, h, g, d, c2, s2);
+    rx_tensor *rv = rak_heads(qkvg, h + g, g, d, NULL, NULL);
+    OKS(rx_narrow(ckg, 2, s, t, &kslot));
+    OKS(rx_narrow(cvg, 2, s, t, &vslot));
+    snprintf(dbuf, sizeof dbuf, "%s: q vs cuda rope", desc);
+    CMP(dbuf, qg, rq, EXACT);
+    snprintf(dbuf, sizeof dbuf, "%s: cached k vs cuda rope", desc);
+    CMP(dbuf, kslot, rk, EXACT);
+    snprintf(dbuf, sizeof dbuf, "%s: cached v vs qkv", desc);
+    CMP(dbuf, vslot, rv, EXACT);
+    rel(7, c2, s2, rq, rk, rv, kslot, vslot);
+
+    /* slots out of range on the GPU: no error (nothing reads them on the host), q still written,
+     * the caches untouched */
+    const int64_t bad[2] = {-1, l - t + 1};
+    for (int i = 0; i < 2; i++) {
+        rx_tensor *kb = NULL, *vb = NULL, *sb = rak_slot(bad[i], sdt, GPU), *q2 = NULL;
+        OKS(rx_clone(ckg, &kb));
+        OKS(rx_clone(cvg, &vb));
+        poison(b * h * t * d * rx_dtype_size(dt));
+        OKS(rx_rope_append_kv(qkvg, csg, sng, ckg, cvg, sb, h, g, &q2));
+        snprintf(dbuf, sizeof dbuf, "%s: slot %lld out of range: q", desc, (long long)bad[i]);
+        CMP(dbuf, q2, qg, EXACT);
+        snprintf(dbuf, sizeof dbuf, "%s: slot %lld out of range: cache_k unchanged", desc, (long long)bad[i]);
+        CMP(dbuf, ckg, kb, EXACT);
+        snprintf(dbuf, sizeof dbuf, "%s: slot %lld out of range: cache_v unchanged", desc, (long long)bad[i]);
+        CMP(dbuf, cvg, vb, EXACT);
+        rel(4, kb, vb, sb, q2);
+    }
+    rel(14, qkv, qkvg, cs, sn, csg, sng, ck, ckg, cv, cvg, slc, slg, qc, qg);
+}
+
+/* Decode steps: one slot tensor on the GPU rewritten between calls (as a replayed graph sees it),
+ * q and the caches compared with the CPU after every step (exactly, as in rope_append_kv_case). */
+static void rope_append_kv_decode(rx_dtype dt)
+{
+    int64_t b = 2, h = 9, g = 3, d = 64, l = 6, w = (h + 2 * g) * d;
+    rx_tensor *ck, *ckg, *cv, *cvg;
+    rak_cache(b, g, l, d, dt, false, &ck, &ckg);
+    rak_cache(b, g, l, d, dt, false, &cv, &cvg);
+    rx_tensor *slg = rak_slot(0, RX_I64, GPU);
+    for (int64_t step = 0; step < l; step++) {
+        rx_tensor *qkv = rnd(3, (const int64_t[]){b, 1, w}, dt, 1, 0), *qkvg = to_dev(qkv, GPU);
+        rx_tensor *cs = rnd(3, (const int64_t[]){b, 1, d}, dt, 1, 0);
+        rx_tensor *sn = rnd(3, (const int64_t[]){b, 1, d}, dt, 1, 0);
+        rx_tensor *csg = to_dev(cs, GPU), *sng = to_dev(sn, GPU), *slc = rak_slot(step, RX_I64, rx_cpu());
+        rx_tensor *qc = NULL, *qg = NULL;
+        OKS(rx_fill_(slg, (double)step));
+        OKS(rx_rope_append_kv(qkv, cs, sn, ck, cv, slc, h, g, &qc));
+        OKS(rx_rope_append_kv(qkvg, csg, sng, ckg, cvg, slg, h, g, &qg));
+        const char *dn = rx_dtype_name(dt);
+        CMP(what("rope_append_kv decode %s step %lld: q", dn, (long long)step), qg, qc, EXACT);
+        CMP(what("rope_append_kv decode %s step %lld: cache_k", dn, (long long)step), ckg, ck, EXACT);
+        CMP(what("rope_append_kv decode %s step %lld: cache_v", dn, (long long)step), cvg, cv, EXACT);
+        rel(9, qkv, qkvg, cs, sn, csg, sng, slc, qc, qg);
+    }
+    rel(5, ck, ckg, cv, cvg, slg);
+}
+
+static void test_rope_append_kv(void)
+{
+    const rx_dtype dts[4] = {RX_F32, RX_BF16, RX_F16, RX_F64};
+    int n = 0;
+    for (int k = 0; k < 4; k++)
+        for (int64_t b = 1; b <= 3; b += 2)
+            for (int64_t t = 1; t <= 5; t += 4)
+                for (int tables = 0; tables < 3; tables++) {
+                    int64_t l = 9, s = n % 3 == 0 ? 0 : n % 3 == 1 ? l - t : 2;
+                    rx_dtype sdt = n % 4 < 2 ? RX_I64 : RX_I32;
+                    rope_append_kv_case(b, t, 9, 3, 64, l, s, tables, n % 2 == 1, dts[k], sdt);
+                    n++;
+                }
+    rope_append_kv_case(2, 3, 4, 4, 16, 8, 5, 2, true, RX_F32, RX_I32); /* MHA */
+    /* decode batches of 64 rows, and a prefill of 1000 tokens (a grid-stride loop past one pass) */
+    rope_append_kv_case(64, 1, 9, 3, 64, 32, 31, 2, false, RX_BF16, RX_I64);
+    rope_append_kv_case(2, quick ? 100 : 1000, 9, 3, 64, quick ? 120 : 1024, 7, 0, true, RX_BF16, RX_I64);
+    rope_append_kv_case(1, quick ? 100 : 1000, 32, 8, 128, quick ? 100 : 1000, 0, 1, false, RX_F32, RX_I32);
+    rope_append_kv_decode(RX_F32);
+    rope_append_kv_decode(RX_BF16);
+}
+
 /* ---- attention ------------------------------------------------------------------------------ */
 
 typedef struct attn_cfg {
@@ -542,6 +737,234 @@ static void test_attention(void)
     attention_case((attn_cfg){1, 2, 2, 130, 130, 64, RX_F32, 1, false, false, 0, 0, false});
 }
 
+/* ---- attention, decode path (one query per row) ---------------------------------------------- */
+
+typedef struct dec_cfg {
+    int64_t b, h, g, s, d;
+    rx_dtype dt;
+    int padding; /* 0 none; 1 random (a quarter hidden); 2 edge rows: batch 0 sees only its last key,
+                  * batch 1 none, batch 2 only its first, batch 3 random */
+    int mask;    /* 0 none; 1 (B, H, 1, S); 2 (1, H, 1, S); 3 (B, 1, 1, S) with every fifth key -inf
+                  * and, with B > 1, the last batch all -inf */
+    int layout;  /* 0 contiguous; 1 q a head slice of a packed (B, 1, H + 2G, D) projection, k and v
+                  * keys [2, 2 + S) of a (B, G, S + 5, D) cache; 2 rows offset by one element of a
+                  * (.., D + 1) buffer (no 16-byte alignment) */
+    double scale; /* 0: 1/sqrt(D) */
+} dec_cfg;
+
+/* The buffer behind a (B, n, rows, D) operand in `layout` (CPU, random). */
+static rx_tensor *dec_buffer(int layout, bool is_q, int64_t b, int64_t n, int64_t rows, int64_t d, int64_t g,
+                             rx_dtype dt)
+{
+    if (layout == 1)
+        return is_q ? rnd(4, (int64_t[]){b, 1, n + 2 * g, d}, dt, 1, 0) : rnd(4, (int64_t[]){b, n, rows + 5, d}, dt, 1, 0);
+    return rnd(4, (int64_t[]){b, n, rows, layout == 2 ? d + 1 : d}, dt, 1, 0);
+}
+
+/* The (B, n, rows, D) operand viewed in buf (either device), as dec_buffer laid it out. */
+static rx_tensor *dec_view(rx_tensor *buf, int layout, bool is_q, int64_t n, int64_t rows, int64_t d)
+{
+    rx_tensor *o = NULL;
+    if (layout == 0) return rx_tensor_retain(buf);
+    if (layout == 2) {
+        OKS(rx_narrow(buf, 3, 1, d, &o));
+        return o;
+    }
+    if (!is_q) {
+        OKS(rx_narrow(buf, 2, 2, rows, &o));
+        return o;
+    }
+    OKS(rx_narrow(buf, 2, 0, n, &o));
+    return transposed(o, 1, 2);
+}
+
+/* A device leaf viewing a device copy of buf as dec_view does, requiring grad. */
+static rx_tensor *dec_gpu_leaf(rx_tensor *buf, int layout, bool is_q, int64_t n, int64_t rows, int64_t d)
+{
+    rx_tensor *bg = to_dev(buf, GPU), *view = bg ? dec_view(bg, layout, is_q, n, rows, d) : NULL, *det = NULL;
+    if (view && OKS(rx_detach(view, &det))) OKS(rx_set_requires_grad(det, 1));
+    rel(2, bg, view);
+    return det;
+}
+
+/* Key padding per dec_cfg.padding, (B, S) bool on the CPU, or NULL. */
+static rx_tensor *dec_padding(const dec_cfg *c)
+{
+    if (!c->padding) return NULL;
+    rx_tensor *u = NULL;
+    OKS(rx_rand(2, (int64_t[]){c->b, c->s}, RX_F64, rx_cpu(), gen, &u));
+    double *v = t_values(u);
+    for (int64_t b = 0; b < c->b; b++)
+        for (int64_t s = 0; s < c->s; s++) {
+            double *x = &v[b * c->s + s];
+            *x = *x > 0.25;
+            if (c->padding == 2 && b == 0) *x = s == c->s - 1;
+            if (c->padding == 2 && b == 1) *x = 0;
+            if (c->padding == 2 && b == 2) *x = s == 0;
+        }
+    rx_tensor *kp = t_from(2, (int64_t[]){c->b, c->s}, RX_BOOL, v);
+    free(v);
+    rel(1, u);
+    return kp;
+}
+
+/* The additive mask per dec_cfg.mask (CPU, q's dtype), or NULL. */
+static rx_tensor *dec_mask(const dec_cfg *c)
+{
+    if (!c->mask) return NULL;
+    int64_t shape[4] = {c->mask == 2 ? 1 : c->b, c->mask == 3 ? 1 : c->h, 1, c->s};
+    rx_tensor *m = rnd(4, shape, c->dt, 2, 0);
+    if (c->mask == 3)
+        for (int64_t b = 0; b < shape[0]; b++)
+            for (int64_t s = 0; s < c->s; s++)
+                if (s % 5 == 0 || (c->b > 1 && b == c->b - 1)) OKS(rx_tensor_set(m, (int64_t[]){b, 0, 0, s}, -INFINITY));
+    return m;
+}
+
+/* The double-precision reference of one (B, H, 1, D) decode attention from the CPU inputs:
+ * ref (B, H, D) outputs, lse (B, H) log-sum-exps (+inf for a row without a visible finite score). */
+static void dec_reference(const dec_cfg *c, double scale, rx_tensor *q, rx_tensor *k, rx_tensor *v, rx_tensor *kp,
+                          rx_tensor *mask, double *ref, double *lse)
+{
+    double *qv = t_values(q), *kv = t_values(k), *vv = t_values(v), *kpv = kp ? t_values(kp) : NULL;
+    double *mv = mask ? t_values(mask) : NULL, *x = malloc(sizeof(double) * (size_t)(c->s ? c->s : 1));
+    const int64_t *ms = mask ? rx_tensor_shape_ptr(mask) : NULL;
+    int64_t d = c->d, hpg = c->h / c->g;
+    for (int64_t b = 0; b < c->b; b++)
+        for (int64_t h = 0; h < c->h; h++) {
+            const double *qr = qv + (b * c->h + h) * d;
+            const double *kb = kv + (b * c->g + h / hpg) * c->s * d, *vb = vv + (b * c->g + h / hpg) * c->s * d;
+            double mx = -INFINITY;
+            for (int64_t s = 0; s < c->s; s++) {
+                x[s] = -INFINITY;
+                if (kpv && kpv[b * c->s + s] == 0) continue;
+                double dot = 0;
+                for (int64_t j = 0; j < d; j++) dot += qr[j] * kb[s * d + j];
+                x[s] = dot * scale;
+                if (mv) x[s] += mv[((ms[0] == 1 ? 0 : b) * ms[1] + (ms[1] == 1 ? 0 : h)) * c->s + s];
+                mx = x[s] > mx ? x[s] : mx;
+            }
+            double sum = 0, *o = ref + (b * c->h + h) * d;
+            for (int64_t j = 0; j < d; j++) o[j] = 0;
+            for (int64_t s = 0; s < c->s && mx > -INFINITY; s++) {
+                double p = exp(x[s] - mx);
+                sum += p;
+                for (int64_t j = 0; j < d; j++) o[j] += p * vb[s * d + j];
+            }
+            for (int64_t j = 0; j < d && sum > 0; j++) o[j] /= sum;
+            lse[b * c->h + h] = sum > 0 ? mx + log(sum) : INFINITY;
+        }
+    free(qv), free(kv), free(vv), free(kpv), free(mv), free(x);
+}
+
+static void decode_case(dec_cfg c)
+{
+    char desc[200];
+    snprintf(desc, sizeof desc, "decode attention B%lld H%lld G%lld S%lld D%lld %s padding%d mask%d layout%d scale%g",
+             (long long)c.b, (long long)c.h, (long long)c.g, (long long)c.s, (long long)c.d, rx_dtype_name(c.dt),
+             c.padding, c.mask, c.layout, c.scale);
+    announce(desc);
+    rx_tensor *qb = dec_buffer(c.layout, true, c.b, c.h, 1, c.d, c.g, c.dt);
+    rx_tensor *kb = dec_buffer(c.layout, false, c.b, c.g, c.s, c.d, c.g, c.dt);
+    rx_tensor *vb = dec_buffer(c.layout, false, c.b, c.g, c.s, c.d, c.g, c.dt);
+    rx_tensor *q = contig(dec_view(qb, c.layout, true, c.h, 1, c.d));
+    rx_tensor *k = contig(dec_view(kb, c.layout, false, c.g, c.s, c.d));
+    rx_tensor *v = contig(dec_view(vb, c.layout, false, c.g, c.s, c.d));
+    rx_tensor *qg = dec_gpu_leaf(qb, c.layout, true, c.h, 1, c.d);
+    rx_tensor *kg = dec_gpu_leaf(kb, c.layout, false, c.g, c.s, c.d);
+    rx_tensor *vg = dec_gpu_leaf(vb, c.layout, false, c.g, c.s, c.d);
+    rx_tensor *kp = dec_padding(&c), *mask = dec_mask(&c), *kpg = to_dev(kp, GPU), *maskg = to_dev(mask, GPU);
+    rx_tensor *gout = rnd(4, (int64_t[]){c.b, c.h, 1, c.d}, c.dt, 1, 0);
+    rx_tensor *qc = leaf(q, rx_cpu(), true), *kc = leaf(k, rx_cpu(), true), *vc = leaf(v, rx_cpu(), true);
+    rx_attention_opts oc = {.scale = c.scale, .key_padding = kp, .additive_mask = mask};
+    rx_attention_opts og = {.scale = c.scale, .key_padding = kpg, .additive_mask = maskg};
+    rx_tensor *yc = NULL, *yg = NULL, *y2 = NULL, *st = NULL;
+    OKS(rx_attention(qc, kc, vc, &oc, &yc));
+    int64_t rows = c.b * c.h;
+    poison(rows * c.d * rx_dtype_size(c.dt));
+    poison(rows * (int64_t)sizeof(float));
+    OKS(rx_attention(qg, kg, vg, &og, &yg));
+    CMP(what("%s forward vs cpu", desc), yg, yc, attn_tol(c.dt));
+    /* against double precision from the same inputs: rounding of the output to the dtype plus f32
+     * arithmetic (no rounded probabilities on this path) */
+    double scale = c.scale != 0 ? c.scale : 1.0 / sqrt((double)c.d);
+    double *ref = malloc(sizeof(double) * (size_t)(rows * c.d)), *lse = malloc(sizeof(double) * (size_t)rows);
+    dec_reference(&c, scale, q, k, v, kp, mask, ref, lse);
+    rx_tensor *reft = t_from(4, (int64_t[]){c.b, c.h, 1, c.d}, RX_F64, ref), *yg64 = NULL;
+    if (yg) OKS(rx_to_dtype(yg, RX_F64, &yg64));
+    tol td = {c.dt == RX_BF16 ? 1.0 / 128 : c.dt == RX_F16 ? 1.0 / 1024 : 1e-5, 1e-4, 0};
+    CMP(what("%s forward vs double", desc), yg64, reft, td);
+    /* the statistic the backward reads: each row's log-sum-exp, +inf for rows without keys; and the
+     * same output again (bitwise: the decode path is deterministic) */
+    poison(rows * c.d * rx_dtype_size(c.dt));
+    OKS(rx_op_attention_forward(qg, kg, vg, &og, &y2, &st, NULL, NULL));
+    CMP(what("%s forward again", desc), y2, yg, EXACT);
+    rx_tensor *sth = to_dev(st, rx_cpu());
+    if (sth) CHECK(rx_tensor_numel(sth) == rows);
+    if (sth && rx_tensor_numel(sth) == rows) {
+        double *sv = t_values(sth);
+        int bad = 0;
+        for (int64_t r = 0; r < rows; r++) {
+            bool ok = isinf(lse[r]) ? sv[r] == lse[r] : fabs(sv[r] - lse[r]) <= 2e-5 * (1 + fabs(lse[r]));
+            if (!ok && bad++ < 3)
+                check_fail(__FILE__, __LINE__, "%s: stat[%lld] = %.9g, expected %.9g", desc, (long long)r, sv[r], lse[r]);
+        }
+        free(sv);
+    }
+    /* the existing backward through the decode forward's output and statistic (rows with one
+     * visible key have dq = dk = 0 up to rounding, so cases of those rows alone are skipped: the
+     * edge-row padding with one batch, or with the mask that hides the remaining batch) */
+    if (c.s > 1 && !(c.padding == 2 && (c.b == 1 || c.mask == 3))) {
+        backward_with(yc, gout);
+        poison_like(q);
+        poison_like(k);
+        backward_with(yg, gout);
+        tol t = attn_tol(c.dt);
+        CMP(what("%s dq", desc), grad(qg, "q"), grad(qc, "q"), t);
+        CMP(what("%s dk", desc), grad(kg, "k"), grad(kc, "k"), t);
+        CMP(what("%s dv", desc), grad(vg, "v"), grad(vc, "v"), t);
+    }
+    free(ref), free(lse);
+    rel(22, qb, kb, vb, q, k, v, qg, kg, vg, kp, mask, kpg, maskg, gout, qc, kc, vc, yc, yg, y2, st, sth);
+    rel(2, reft, yg64);
+}
+
+static void test_attention_decode(void)
+{
+    static const int64_t ss[] = {1, 7, 64, 160, 1000, 3000}, hg[][2] = {{9, 3}, {4, 4}, {8, 1}}, ds[] = {64, 32, 128};
+    static const rx_dtype dts[] = {RX_BF16, RX_F16, RX_F32};
+    uint64_t r = 88172645463325252ull; /* xorshift: B, padding, mask and layout per case */
+    int n = 0;
+    for (int is = 0; is < 6; is++)
+        for (int ih = 0; ih < 3; ih++)
+            for (int id = 0; id < 3; id++)
+                for (int it = 0; it < 3; it++) {
+                    r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+                    if (quick && (is + ih + id + it) % 3 != 0) continue;
+                    dec_cfg c = {r % 2 ? 4 : 1, hg[ih][0], hg[ih][1], ss[is], ds[id], dts[it], (int)(r / 2 % 3),
+                                 (int)(r / 6 % 4), (int)(r / 24 % 3), 0};
+                    decode_case(c);
+                    n++;
+                }
+    CHECK(n > 0);
+    /* the edge rows and the mask with -inf on every dtype, the split kernels with them, head dims
+     * that leave lanes idle or take scalar loads, a query head group of 6 (two blocks of 3), a
+     * given scale */
+    for (int it = 0; it < 3; it++) {
+        decode_case((dec_cfg){4, 9, 3, 160, 64, dts[it], 2, 3, 1, 0});
+        decode_case((dec_cfg){4, 8, 1, 3000, 64, dts[it], 2, 1, 0, 0});
+        decode_case((dec_cfg){1, 9, 3, 1000, 128, dts[it], 2, 0, 2, 0});
+        decode_case((dec_cfg){2, 12, 2, 77, 48, dts[it], 1, 2, 0, 0.3});
+        decode_case((dec_cfg){2, 4, 1, 600, 24, dts[it], 1, 3, 2, 0});
+    }
+    decode_case((dec_cfg){2, 6, 2, 33, 36, RX_BF16, 0, 0, 2, 0}); /* 36 = 4.5 vectors: scalar loads */
+    decode_case((dec_cfg){3, 2, 2, 50, 1, RX_F32, 1, 1, 0, 0});
+    decode_case((dec_cfg){2, 3, 3, 0, 64, RX_F32, 0, 0, 0, 0}); /* no keys: zeros, stat +inf */
+    /* T = 1 outside the decode path: dropout, and a head dim above 128 */
+    attention_case((attn_cfg){2, 4, 2, 1, 50, 64, RX_BF16, 0, true, false, 0, 0.1, false});
+    attention_case((attn_cfg){2, 4, 2, 1, 40, 160, RX_F32, 1, true, false, 1, 0, false});
+}
+
 /* ---- swiglu and dropout ------------------------------------------------------------------ */
 
 static void test_swiglu_dropout(void)
@@ -589,6 +1012,99 @@ static void test_swiglu_dropout(void)
             rel(13, a, u, gout, ac, uc, ag, ug, yc, yg, xc, xg, dc, dg);
         }
     }
+}
+
+/* ---- inference-only fusions: add_rmsnorm_, swiglu_packed --------------------------------------- */
+
+/* A GPU copy of CPU tensor t, contiguous, whose first element sits `off` elements into its
+ * storage (off 1: not 16-byte aligned, so the kernels go element by element). */
+static rx_tensor *gpu_at(rx_tensor *t, int64_t off)
+{
+    int64_t n = rx_tensor_numel(t) + off;
+    rx_tensor *base = NULL, *flat = NULL, *view = NULL, *src = to_dev(t, GPU);
+    OKS(rx_empty(1, &n, rx_tensor_dtype(t), GPU, &base));
+    OKS(rx_narrow(base, 0, off, n - off, &flat));
+    OKS(rx_view(flat, rx_tensor_ndim(t), rx_tensor_shape_ptr(t), &view));
+    if (view && src) OKS(rx_copy_(view, src));
+    rel(3, base, flat, src);
+    return view;
+}
+
+/* x (m, c) += r, then rmsnorm: CUDA against the CPU (x exactly: both round the same f32 sums; the
+ * output within tol_elem), and against CUDA's unfused x:add_(r) + rmsnorm: the same bits whenever
+ * both take the same path, i.e. unless r alone is unaligned (the fused kernel then goes element by
+ * element where rmsnorm takes vectors, and sums the squares in another order). x_off, r_off:
+ * element offsets of x and r in their storage; self: r is x itself. */
+static void add_rmsnorm_case(int64_t m, int64_t c, rx_dtype dt, int x_off, int r_off, bool self)
+{
+    char desc[160];
+    snprintf(desc, sizeof desc, "add_rmsnorm_ (%lld, %lld) %s%s%s%s", (long long)m, (long long)c, rx_dtype_name(dt),
+             x_off ? " x unaligned" : "", r_off ? " r unaligned" : "", self ? " r = x" : "");
+    announce(desc);
+    int64_t sh[2] = {m, c}, c1 = c;
+    rx_tensor *x = rnd(2, sh, dt, 1.5, 0), *r = rnd(2, sh, dt, 1, 0.25), *w = rnd(1, &c1, dt, 0.5, 1);
+    rx_tensor *xc = NULL, *yc = NULL, *yg = NULL, *yu = NULL;
+    OKS(rx_clone(x, &xc));
+    rx_tensor *xg = gpu_at(x, x_off), *xu = gpu_at(x, x_off), *rg = gpu_at(r, r_off), *wg = to_dev(w, GPU);
+    OKS(rx_add_rmsnorm_(xc, self ? xc : r, w, 1e-5, &yc));
+    poison_like(x);
+    OKS(rx_add_rmsnorm_(xg, self ? xg : rg, wg, 1e-5, &yg));
+    CMP(what("%s: x", desc), xg, xc, EXACT);
+    CMP(what("%s: normed", desc), yg, yc, tol_elem(dt));
+    OKS(rx_binary_(RX_ADD, xu, self ? xu : rg));
+    OKS(rx_rmsnorm(xu, wg, 1e-5, &yu));
+    int vec = 16 / rx_dtype_size(dt);
+    bool same_path = self || c % vec != 0 || x_off % vec != 0 || r_off % vec == 0;
+    CMP(what("%s: vs unfused cuda", desc), yg, yu, same_path ? EXACT : tol_elem(dt));
+    rel(11, x, r, w, xc, yc, yg, yu, xg, xu, rg, wg);
+}
+
+/* swiglu_packed(gu (m, 2f)) on CUDA against the CPU (tol_elem) and against CUDA's rx_swiglu on the
+ * two halves (the same expression per element: exact). */
+static void swiglu_packed_case(int64_t m, int64_t f, rx_dtype dt, int off)
+{
+    char desc[160];
+    snprintf(desc, sizeof desc, "swiglu_packed (%lld, 2 x %lld) %s%s", (long long)m, (long long)f, rx_dtype_name(dt),
+             off ? " unaligned" : "");
+    announce(desc);
+    int64_t sh[2] = {m, 2 * f}, osh[2] = {m, f};
+    rx_tensor *gu = rnd(2, sh, dt, 3, 0), *gg = gpu_at(gu, off), *yc = NULL, *yg = NULL, *yu = NULL, *a = NULL,
+              *u = NULL;
+    OKS(rx_swiglu_packed(gu, &yc));
+    poison(rx_shape_numel(2, osh) * rx_dtype_size(dt));
+    OKS(rx_swiglu_packed(gg, &yg));
+    CMP(what("%s", desc), yg, yc, tol_elem(dt));
+    OKS(rx_narrow(gg, 1, 0, f, &a));
+    OKS(rx_narrow(gg, 1, f, f, &u));
+    OKS(rx_swiglu(a, u, &yu));
+    CMP(what("%s: vs swiglu cuda", desc), yg, yu, EXACT);
+    rel(7, gu, gg, yc, yg, yu, a, u);
+}
+
+static void test_fused_infer(void)
+{
+    const rx_dtype dts[] = {RX_F32, RX_BF16, RX_F16, RX_F64};
+    for (int k = 0; k < 4; k++) {
+        add_rmsnorm_case(1, 576, dts[k], 0, 0, false); /* SmolLM2's decode step */
+        swiglu_packed_case(1, 1536, dts[k], 0);
+    }
+    add_rmsnorm_case(64, 576, RX_F32, 0, 0, false);
+    add_rmsnorm_case(64, 576, RX_BF16, 0, 0, false);
+    add_rmsnorm_case(5, 576, RX_BF16, 0, 0, true);
+    add_rmsnorm_case(7, 37, RX_F32, 0, 0, false);     /* odd C: element by element */
+    add_rmsnorm_case(4, 1001, RX_BF16, 0, 0, false);
+    add_rmsnorm_case(5, 4096, RX_BF16, 0, 0, false);  /* 128 threads a row */
+    add_rmsnorm_case(3, 8192, RX_F32, 0, 0, false);   /* 512 threads a row, in registers */
+    add_rmsnorm_case(2, 20000, RX_F32, 0, 0, false);  /* 512 threads a row, two passes */
+    add_rmsnorm_case(6, 300, RX_F64, 0, 0, false);
+    add_rmsnorm_case(3, 576, RX_F32, 1, 1, false);    /* both unaligned */
+    add_rmsnorm_case(3, 576, RX_BF16, 0, 1, false);   /* r alone unaligned */
+    add_rmsnorm_case(quick ? 100 : 4000, 576, RX_BF16, 0, 0, false);
+    swiglu_packed_case(64, 1536, RX_BF16, 0);
+    swiglu_packed_case(5, 37, RX_F32, 0);
+    swiglu_packed_case(3, 1001, RX_F16, 0);
+    swiglu_packed_case(3, 64, RX_F32, 1);
+    swiglu_packed_case(quick ? 100 : 4000, 1536, RX_F32, 0);
 }
 
 /* ---- losses -------------------------------------------------------------------------------- */
@@ -1136,8 +1652,11 @@ int main(void)
     RUN_SELECTED(test_embedding);
     RUN_SELECTED(test_norms);
     RUN_SELECTED(test_rope);
+    RUN_SELECTED(test_rope_append_kv);
     RUN_SELECTED(test_attention);
+    RUN_SELECTED(test_attention_decode);
     RUN_SELECTED(test_swiglu_dropout);
+    RUN_SELECTED(test_fused_infer);
     RUN_SELECTED(test_losses);
     RUN_SELECTED(test_optimizers);
     RUN_SELECTED(test_clip_grad_norm);

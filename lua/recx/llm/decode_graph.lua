@@ -10,9 +10,14 @@
 --   pos (N, 1) i64           each row's next rope position (HF's: the count of real tokens so far)
 --   slot (1) i64             the cache slot written by this step (every row the same)
 --   key_padding (N, L) bool  which cache slots a query may see (left padding false, unwritten false)
--- The step writes k and v into the full-length cache at `slot` (copy_at_), marks the slot visible,
--- attends over all L slots with key_padding (causal is implied: later slots are not yet visible),
--- and advances slot and pos by one. The first step runs eagerly (it loads kernels and fills the
+-- The step writes k and v into the full-length cache at `slot`, marks the slot visible, attends
+-- over all L slots with key_padding (causal is implied: later slots are not yet visible), and
+-- advances slot and pos by one.
+-- Fused path (every projection a plain nn.Linear, i.e. no LoRA adapters): the session stacks
+-- q/k/v and gate/up weights into one matrix each (copies made when the session starts), so a
+-- layer is 9 kernels: add_rmsnorm_ (the previous residual add fused with the norm), one q/k/v
+-- linear, rope_append_kv (rope of q and k, k and v written into the cache), attention, o_proj,
+-- add_rmsnorm_, one gate/up linear, swiglu_packed, down_proj. Otherwise each op runs unfused. The first step runs eagerly (it loads kernels and fills the
 -- allocator's cache), the second is captured, and every step from then on is a replay.
 -- The logits returned by step() are the graph's output tensor: valid until the next step.
 -- Not for: sliding-window models (the window would move with the slot; generate falls back to the
@@ -32,6 +37,64 @@ function M.supported(model)
     if layer.self_attn.sliding_window then return false end
   end
   return true
+end
+
+-- Stacked weights of every layer {qkv_w, qkv_b, gu_w, gu_b}, or nil when a projection is not a
+-- plain nn.Linear (LoRA adapters: the unfused step runs them as modules).
+local function stacked_weights(model)
+  local plain = recx.nn.Linear
+  local out = {}
+  recx.no_grad(function()
+    for l, layer in ipairs(model.model.layers) do
+      local a, m = layer.self_attn, layer.mlp
+      for _, mod in ipairs({a.q_proj, a.k_proj, a.v_proj, m.gate_proj, m.up_proj}) do
+        if getmetatable(mod) ~= plain then out = nil return end
+      end
+      local function cat(mods, field)
+        local parts = {}
+        for i, mod in ipairs(mods) do
+          parts[i] = mod[field]
+          if parts[i] == nil then return nil end
+        end
+        return tensor.cat(parts, 1)
+      end
+      out[l] = {qkv_w = cat({a.q_proj, a.k_proj, a.v_proj}, "weight"), qkv_b = cat({a.q_proj, a.k_proj, a.v_proj}, "bias"),
+        gu_w = cat({m.gate_proj, m.up_proj}, "weight"), gu_b = cat({m.gate_proj, m.up_proj}, "bias")}
+    end
+  end)
+  return out
+end
+
+-- The fused step (see the file header): x is the residual stream, updated in place.
+local function fused_step_body(model, cache, st, stacked)
+  local c = model.config
+  local N, H, G, D, eps = st.N, c.num_attention_heads, c.num_key_value_heads, c.head_dim, c.rms_norm_eps
+  local body = model.model
+  st.key_padding:copy_at_(2, st.slot, st.visible)
+  local cos, sin = F.rope_tables(st.pos, st.inv_freq, st.dtype) -- (N, 1, D)
+  local x = body.embed_tokens(st.ids) -- (N, 1, C)
+  local pending -- the last down_proj output, still to be added to x
+  for l, layer in ipairs(body.layers) do
+    local a, w = layer.self_attn, stacked[l]
+    local h
+    if pending then
+      h = F.add_rmsnorm_(x, pending, layer.input_layernorm.weight, eps)
+    else
+      h = layer.input_layernorm(x)
+    end
+    local qkv = F.linear(h, w.qkv_w, w.qkv_b) -- (N, 1, (H + 2G) D)
+    local q = F.rope_append_kv(qkv, cos, sin, cache.k[l], cache.v[l], st.slot, H, G) -- (N, H, 1, D)
+    local o = F.attention(q, cache.k[l], cache.v[l], {key_padding = st.key_padding})
+    local ao = a.o_proj(o:transpose(2, 3):reshape(N, 1, H * D))
+    local h2 = F.add_rmsnorm_(x, ao, layer.post_attention_layernorm.weight, eps)
+    pending = layer.mlp.down_proj(F.swiglu_packed(F.linear(h2, w.gu_w, w.gu_b)))
+  end
+  local hn = F.add_rmsnorm_(x, pending, body.norm.weight, eps)
+  local logits = model.lm_head(hn:select(2, -1)) -- (N, V)
+  if logits:dtype() ~= "f32" then logits = logits:to("f32") end
+  st.slot:add_(1)
+  st.pos:add_(1)
+  return logits
 end
 
 -- The logits (N, V) f32 of the step described by st (see the file header); updates the cache,
@@ -62,15 +125,25 @@ local function step_body(model, cache, st)
   return logits
 end
 
--- A session for N rows and up to max_len cached positions (prompt + new tokens).
-function M.session(model, N, max_len)
+-- A session for N rows and up to max_len cached positions (prompt + new tokens). opts.fused
+-- (default true): the fused step when the model allows it; opts.graph (default true): false runs
+-- every step eagerly (the same device work without a capture: also on the CPU, for tests).
+function M.session(model, N, max_len, opts)
+  opts = opts or {}
   local w = model.model.embed_tokens.weight
   local dev, dtype = w:device(), w:dtype()
   local cache = model:new_cache(N, max_len)
   local st = {N = N, dtype = dtype}
   local n = 0 -- positions written (host mirror of slot)
   local graph, graph_logits, warmed = nil, nil, false
-  local s = {}
+  local stacked = opts.fused ~= false and stacked_weights(model) or nil
+  local function run_step()
+    return recx.no_grad(function()
+      if stacked then return fused_step_body(model, cache, st, stacked) end
+      return step_body(model, cache, st)
+    end)
+  end
+  local s = {fused = stacked ~= nil}
 
   local function drop_graph()
     if graph then graph:release() end
@@ -100,14 +173,16 @@ function M.session(model, N, max_len)
     end
     st.ids:copy_(next_ids:view(N, 1))
     local logits
-    if graph then
+    if opts.graph == false then
+      logits = run_step()
+    elseif graph then
       graph:replay()
       logits = graph_logits
     elseif not warmed then
-      logits = step_body(model, cache, st)
+      logits = run_step()
       warmed = true
     else
-      graph, graph_logits = recx.cuda.graph(function() return step_body(model, cache, st) end, tostring(dev))
+      graph, graph_logits = recx.cuda.graph(run_step, tostring(dev))
       graph:replay()
       logits = graph_logits
     end

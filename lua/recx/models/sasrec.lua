@@ -51,13 +51,33 @@ function Attention:init(cfg, g, drop_g)
 end
 
 -- x (B, L, C), mask (B, 1, L, L) additive -> (B, L, C)
+-- On the CPU the fused attention op; on a GPU the same attention as batched products, softmax and
+-- dropout, because the fused CUDA kernel tiles 64 queries with head dims of 64 and runs SPEC 3.1's
+-- shape (L 9, head dim 16, 16 heads) 4.6x slower than the composed ops (fwd+bwd 3.6 ms against
+-- 0.78 ms at B 2048 on the H200; docs/benchmarks.md). Both draw the same dropout mask: the fused
+-- op zeroes probability (b, h, t, s) at Philox counter offset + ((b H + h) L + t) L + s, which is
+-- dropout's row-major index over the contiguous (B, H, L, L) probabilities, and both reserve
+-- B H L L counters; they differ in rounding only. Attention.composed = true / false forces one
+-- path (tests); nil picks by device.
+Attention.composed = nil
+
 function Attention:forward(x, mask)
   local B, L, C = x:size(1), x:size(2), x:size(3)
   local function heads(proj)
     return proj(x):view(B, L, self.heads, self.head_dim):transpose(2, 3) -- (B, H, L, D)
   end
-  local ctx = F.attention(heads(self.query), heads(self.key), heads(self.value), {additive_mask = mask,
-    dropout = self.training and self.attn_p or 0, generator = self.generator})
+  local q, k, v = heads(self.query), heads(self.key), heads(self.value)
+  local p_drop = self.training and self.attn_p or 0
+  local ctx
+  local composed = Attention.composed
+  if composed == nil then composed = x:device() ~= "cpu" end
+  if not composed then
+    ctx = F.attention(q, k, v, {additive_mask = mask, dropout = p_drop, generator = self.generator})
+  else
+    local probs = (q:matmul(k:transpose(3, 4)) * (1 / math.sqrt(self.head_dim)) + mask):softmax(4) -- (B, H, L, L)
+    if p_drop > 0 then probs = F.dropout(probs, p_drop, true, self.generator) end
+    ctx = probs:matmul(v) -- (B, H, L, D)
+  end
   ctx = ctx:transpose(2, 3):reshape(B, L, C)
   return self.layernorm(x + self.drop(self.dense(ctx)))
 end
@@ -271,6 +291,7 @@ function Paper:bce_loss(item_seq, pos, neg, rows)
 end
 
 SASRec.Paper = Paper
+SASRec.Attention = Attention
 
 -- build(cfg): the paper variant when cfg.variant == "paper", else UniRec's.
 function SASRec.build(cfg)
