@@ -169,7 +169,7 @@ static void test_add_rmsnorm_layouts(void)
         rx_tensor *w2 = rnd(2, wsh, dt, 5, 0.5, 1), *ws = NULL, *r = rnd(2, sh, dt, 6, 1, 0);
         CHECK_OK(rx_select(w2, 1, 0, &ws));
         check_add_rmsnorm("w strided", x, r, ws, 1e-5);
-        t_release_all(10, (rx_tensor *[]){x, w, rt0, rt, r1, re, w2, ws, r});
+        t_release_all(9, (rx_tensor *[]){x, w, rt0, rt, r1, re, w2, ws, r});
     }
 }
 
