@@ -85,6 +85,13 @@ static inline char *rx_tensor_bytes(const rx_tensor *t)
 {
     return (char *)t->storage->data + t->offset * rx_dtype_size(t->dtype);
 }
+/* The value of element 0 of an i32 or i64 CPU tensor (an offset or a slot held in a tensor). */
+static inline int64_t rx_tensor_index_value(const rx_tensor *t)
+{
+    const char *p = rx_tensor_bytes(t);
+    if (t->dtype == RX_I64) return *(const int64_t *)p;
+    return *(const int32_t *)p;
+}
 static inline void rx_tensor_bump_version(rx_tensor *t) { __atomic_add_fetch(&t->storage->version, 1, __ATOMIC_RELAXED); }
 bool rx_same_device(rx_device a, rx_device b);
 const char *rx_device_str(rx_device d, char *buf, size_t size); /* "cpu", "cuda:0" */

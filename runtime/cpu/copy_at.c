@@ -8,19 +8,10 @@
  */
 #include "cpu_kernels.h"
 
-#include <string.h>
 
 rx_status rx_cpu_copy_at(rx_tensor *dst, const rx_tensor *src, int dim, const rx_tensor *offset)
 {
-    const char *p = rx_tensor_bytes(offset);
-    int64_t off;
-    if (offset->dtype == RX_I64) {
-        memcpy(&off, p, sizeof off);
-    } else {
-        int32_t o32;
-        memcpy(&o32, p, sizeof o32);
-        off = o32;
-    }
+    int64_t off = rx_tensor_index_value(offset);
     int64_t len = src->shape[dim];
     if (off < 0 || off > dst->shape[dim] - len) return RX_OK;
     rx_tensor slice = *dst; /* read-only geometry for rx_cpu_copy: never retained or released */

@@ -19,15 +19,7 @@ rx_status rx_cpu_rope_append_kv(rx_tensor *q, rx_tensor *cache_k, rx_tensor *cac
 {
     int64_t b = qkv->shape[0], t = qkv->shape[1], l = cache_k->shape[2], d = cache_k->shape[3], h = d / 2;
     int64_t nh = heads + 2 * kv_heads, rows = b * t * nh;
-    const char *sp8 = rx_tensor_bytes(slot);
-    int64_t s;
-    if (slot->dtype == RX_I64) {
-        memcpy(&s, sp8, sizeof s);
-    } else {
-        int32_t s32;
-        memcpy(&s32, sp8, sizeof s32);
-        s = s32;
-    }
+    int64_t s = rx_tensor_index_value(slot);
     bool append = s >= 0 && s <= l - t;
     rx_dtype dt = qkv->dtype;
     int64_t es = rx_dtype_size(dt);

@@ -11,7 +11,6 @@
  */
 #include "ops.h"
 
-#include <string.h>
 
 /* Checks everything about the arguments that the host can see without reading device memory;
  * writes the normalised dim. */
@@ -59,15 +58,7 @@ rx_status rx_op_copy_at_(rx_tensor *dst, int dim, rx_tensor *offset, rx_tensor *
     RX_TRY(check_args(op, dst, dim, offset, src, &d));
     int64_t len = src->shape[d], size = dst->shape[d];
     if (rx_tensor_device(offset).type == RX_CPU) {
-        const char *p = rx_tensor_bytes(offset);
-        int64_t off;
-        if (offset->dtype == RX_I64) {
-            memcpy(&off, p, sizeof off);
-        } else {
-            int32_t o32;
-            memcpy(&o32, p, sizeof o32);
-            off = o32;
-        }
+        int64_t off = rx_tensor_index_value(offset);
         if (off < 0 || off > size - len)
             return rx_fail(RX_ERR_ARG,
                            "%s: argument #3: offset %lld out of range [0, %lld] for dim %d of size %lld and "

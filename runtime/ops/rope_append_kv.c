@@ -147,15 +147,7 @@ rx_status rx_rope_append_kv(rx_tensor *qkv, rx_tensor *cos, rx_tensor *sin, rx_t
     RX_TRY(check_args(op, qkv, cos, sin, cache_k, cache_v, slot, heads, kv_heads, q));
     int64_t b = qkv->shape[0], tn = qkv->shape[1], l = cache_k->shape[2], d = cache_k->shape[3];
     if (rx_tensor_device(slot).type == RX_CPU) {
-        const char *p = rx_tensor_bytes(slot);
-        int64_t s;
-        if (slot->dtype == RX_I64) {
-            memcpy(&s, p, sizeof s);
-        } else {
-            int32_t s32;
-            memcpy(&s32, p, sizeof s32);
-            s = s32;
-        }
+        int64_t s = rx_tensor_index_value(slot);
         if (s < 0 || s > l - tn)
             return rx_fail(
                 RX_ERR_ARG,

@@ -114,15 +114,7 @@ local model = llama.load("../fixtures/llama_tiny_gqa", {device = "cuda"})
 T.case("graph decode steps equal the Lua steps (f32, left-padded batch, 12 steps)", function()
   local prompts = {{1, 5, 9, 3, 17, 60}, {1, 7}, {1, 33, 33}}
   local T0 = 6
-  local ids, mask = {}, {}
-  for b, p in ipairs(prompts) do
-    ids[b], mask[b] = {}, {}
-    for t = 1, T0 do
-      local k = t - (T0 - #p)
-      ids[b][t], mask[b][t] = k >= 1 and p[k] or 0, k >= 1 and 1 or 0
-    end
-  end
-  ids, mask = tensor.from(ids, {dtype = "i64"}), tensor.from(mask, {dtype = "i64"})
+  local ids, mask = require("llama_util").left_padded(prompts, T0)
   recx.no_grad(function()
     local s = decode_graph.session(model, 3, T0 + 12)
     local cache = model:new_cache(3, T0 + 12)

@@ -81,4 +81,18 @@ function M.check_loss_and_grads(T, m, ref, name)
   end
 end
 
+-- prompts (lists of ids) LEFT-padded to T0 positions with id 0: ids (B, T0) i64 and the mask
+-- (B, T0) i64 (1 = real token), as recx.llm.generate builds them.
+function M.left_padded(prompts, T0)
+  local ids, mask = {}, {}
+  for b, p in ipairs(prompts) do
+    ids[b], mask[b] = {}, {}
+    for t = 1, T0 do
+      local k = t - (T0 - #p)
+      ids[b][t], mask[b][t] = k >= 1 and p[k] or 0, k >= 1 and 1 or 0
+    end
+  end
+  return recx.tensor.from(ids, {dtype = "i64"}), recx.tensor.from(mask, {dtype = "i64"})
+end
+
 return M

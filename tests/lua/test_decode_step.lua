@@ -15,17 +15,7 @@ local tensor = recx.tensor
 local prompts = {{1, 5, 9, 3, 17, 60}, {1, 7}, {1, 33, 33}}
 local T0, STEPS = 6, 10
 
-local function batch()
-  local ids, mask = {}, {}
-  for b, p in ipairs(prompts) do
-    ids[b], mask[b] = {}, {}
-    for t = 1, T0 do
-      local k = t - (T0 - #p)
-      ids[b][t], mask[b][t] = k >= 1 and p[k] or 0, k >= 1 and 1 or 0
-    end
-  end
-  return tensor.from(ids, {dtype = "i64"}), tensor.from(mask, {dtype = "i64"})
-end
+local function batch() return llama_util.left_padded(prompts, T0) end
 
 -- Runs STEPS greedy steps through the session and through forward with a cache; returns the
 -- largest logit difference and whether the greedy ids agreed at every step.
