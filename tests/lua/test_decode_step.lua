@@ -68,4 +68,21 @@ T.case("a LoRA-adapted model takes the unfused step", function()
   T.eq(s.fused, false, "stacking is refused with adapters")
 end)
 
+T.case("graphs are refused while a dropout draws random numbers, and for sliding windows", function()
+  local lora = require "recx.nn.lora"
+  local m = llama.load("../fixtures/llama_tiny_gqa")
+  T.ok(decode_graph.replayable(m), "a plain model")
+  T.ok(not decode_graph.supported(m), "not on the CPU")
+  lora.apply(m, {targets = {"q_proj"}, r = 2, alpha = 4, dropout = 0.1, generator = tensor.generator(1)})
+  m:train()
+  T.ok(not decode_graph.replayable(m), "LoRA dropout in training mode")
+  m:eval()
+  T.ok(decode_graph.replayable(m), "the same model in eval mode")
+  local swa = llama.load("../fixtures/llama_tiny_mistral_swa")
+  local windowed = false
+  for _, layer in ipairs(swa.model.layers) do windowed = windowed or layer.self_attn.sliding_window ~= nil end
+  T.ok(windowed, "the fixture has sliding-window layers")
+  T.ok(not decode_graph.replayable(swa), "sliding-window layers are refused")
+end)
+
 T.done()

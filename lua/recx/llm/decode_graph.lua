@@ -20,23 +20,34 @@
 -- add_rmsnorm_, one gate/up linear, swiglu_packed, down_proj. Otherwise each op runs unfused. The first step runs eagerly (it loads kernels and fills the
 -- allocator's cache), the second is captured, and every step from then on is a replay.
 -- The logits returned by step() are the graph's output tensor: valid until the next step.
--- Not for: sliding-window models (the window would move with the slot; generate falls back to the
--- Lua steps), models off CUDA.
+-- Not for: sliding-window models (the window would move with the slot), models with a dropout in
+-- training mode (LoRA's adapter dropout before model:eval(): a replay would repeat the captured
+-- step's random draws), models off CUDA; generate takes the Lua steps for those.
 local recx = require "recx"
 local F = recx.nn.functional
 local tensor = recx.tensor
 
 local M = {}
 
--- Whether model can decode through a graph: on CUDA, full attention in every layer.
-function M.supported(model)
-  if not (recx.cuda and recx.cuda.graph and model.model and model.model.embed_tokens) then return false end
-  local w = model.model.embed_tokens.weight
-  if not tostring(w:device()):find("^cuda") then return false end
+-- Whether a captured step would replay model correctly on any device: full attention in every
+-- layer and no dropout drawing random numbers.
+function M.replayable(model)
+  if not (model.model and model.model.embed_tokens and model.model.layers) then return false end
   for _, layer in ipairs(model.model.layers) do
     if layer.self_attn.sliding_window then return false end
   end
+  local Dropout = recx.nn.Dropout
+  for _, e in ipairs(model:named_modules()) do
+    local mod = e[2]
+    if getmetatable(mod) == Dropout and mod.training and mod.p > 0 then return false end
+  end
   return true
+end
+
+-- Whether generate should decode model through graphs: replayable and on CUDA.
+function M.supported(model)
+  if not (recx.cuda and recx.cuda.graph and M.replayable(model)) then return false end
+  return tostring(model.model.embed_tokens.weight:device()):find("^cuda") ~= nil
 end
 
 -- Stacked weights of every layer {qkv_w, qkv_b, gu_w, gu_b}, or nil when a projection is not a
