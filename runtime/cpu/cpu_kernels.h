@@ -69,6 +69,12 @@ rx_status rx_cpu_attention_bwd(rx_tensor *dq, rx_tensor *dk, rx_tensor *dv, cons
                                const rx_tensor *key_padding, const rx_tensor *mask, int causal, double scale,
                                double dropout_p, uint64_t seed, uint64_t offset);
 /* nn_pointwise.c */
+/* swiglu works in blocks of RX_CPU_SWIGLU_BLOCK elements; rx_cpu_swiglu_block computes one:
+ * out = silu(gate) * up over len (<= the block) contiguous elements of dt, a and u being a
+ * block's worth of double scratch each (unused for f32). swiglu_packed shares it for its bits. */
+#define RX_CPU_SWIGLU_BLOCK 1024
+void rx_cpu_swiglu_block(rx_dtype dt, char *out, const char *gate, const char *up, int64_t len, double *a,
+                         double *u);
 rx_status rx_cpu_swiglu(rx_tensor *out, const rx_tensor *gate, const rx_tensor *up);
 rx_status rx_cpu_swiglu_bwd(rx_tensor *dgate, rx_tensor *dup, const rx_tensor *g, const rx_tensor *gate,
                             const rx_tensor *up);

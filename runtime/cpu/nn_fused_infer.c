@@ -6,17 +6,15 @@
  * kernels the unfused ops run (binary RX_ADD in place, then rmsnorm), so it is the same
  * computation by construction; on the CPU the fusion saves nothing but the op-level overhead
  * between them (the point of the fusion is one launch on CUDA). swiglu_packed runs
- * nn_pointwise.c's SwiGLU loops (f32: a * rx_vsigmoidf(a) * u in f32, in a loop the compiler
- * vectorises, same clones; other dtypes: through double buffers with an exp of the dtype's
- * precision) over rx_cpu_swiglu's blocks of the flat output, each block's gate and up values
- * gathered from the packed rows into contiguous 64-byte aligned buffers first. The same blocking
+ * nn_pointwise.c's block function (rx_cpu_swiglu_block) over rx_cpu_swiglu's blocks of the flat
+ * output, each block's gate and up values gathered from the packed rows into contiguous 64-byte
+ * aligned buffers first. The same blocking
  * matters: in the f32 loop the vector body and the scalar tail may round differently (FMA
  * contraction), so an element's bits depend on its place in its block; with the same blocks the
  * results equal rx_swiglu on the two halves (tests/c/test_fused_infer.c checks the bits).
  */
 #include "cpu_kernels.h"
 #include "strided.h"
-#include "vexp.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -24,27 +22,12 @@
 #include <omp.h>
 #endif
 
-#define BLOCK 1024 /* output elements per work item: rx_cpu_swiglu's block */
+#define BLOCK RX_CPU_SWIGLU_BLOCK /* output elements per work item: rx_cpu_swiglu's block */
 
 rx_status rx_cpu_add_rmsnorm(rx_tensor *out, rx_tensor *x, const rx_tensor *r, const rx_tensor *w, double eps)
 {
     RX_TRY(rx_cpu_binary(RX_ADD, x, x, r));
     return rx_cpu_rmsnorm(out, NULL, x, w, eps);
-}
-
-/* sigmoid at the precision of dt, exp never overflowing (nn_pointwise.c's formula). */
-static inline double sigmoid(double a, rx_dtype dt)
-{
-    if (a >= 0) return 1.0 / (1.0 + rx_nn_exp(-a, dt));
-    double e = rx_nn_exp(a, dt);
-    return e / (1.0 + e);
-}
-
-/* out = a sigmoid(a) u over n f32 values (nn_pointwise.c's f32 loop). */
-RX_VEC_CLONES static void swiglu_f32(float *out, const float *a, const float *u, int64_t n)
-{
-#pragma omp simd
-    for (int64_t i = 0; i < n; i++) out[i] = a[i] * rx_vsigmoidf(a[i]) * u[i];
 }
 
 /* The gate and up values of the flat output elements [off, off + len) of (m, f) rows packed as
@@ -101,14 +84,7 @@ rx_status rx_cpu_swiglu_packed(rx_tensor *out, const rx_tensor *gu)
         for (int64_t blk = 0; blk < nb; blk++) {
             int64_t off = blk * BLOCK, len = n - off < BLOCK ? n - off : BLOCK;
             gather_halves(gate, up, gp, f, es, off, len);
-            if (dt == RX_F32) {
-                swiglu_f32((float *)op + off, (const float *)gate, (const float *)up, len);
-                continue;
-            }
-            rx_nn_load(gate, dt, len, a);
-            rx_nn_load(up, dt, len, u);
-            for (int64_t i = 0; i < len; i++) a[i] = a[i] * sigmoid(a[i], dt) * u[i];
-            rx_nn_store(op + off * es, dt, len, a);
+            rx_cpu_swiglu_block(dt, op + off * es, gate, up, len, a, u);
         }
     }
     free(bufs);

@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BLOCK 1024
+#define BLOCK RX_CPU_SWIGLU_BLOCK
 
 static inline double sigmoid(double a, rx_dtype dt)
 {
@@ -59,6 +59,19 @@ RX_VEC_CLONES static void swiglu_bwd_f32(float *dgate, float *dup, const float *
     }
 }
 
+void rx_cpu_swiglu_block(rx_dtype dt, char *out, const char *gate, const char *up, int64_t len, double *a,
+                         double *u)
+{
+    if (dt == RX_F32) {
+        swiglu_f32((float *)out, (const float *)gate, (const float *)up, len);
+        return;
+    }
+    rx_nn_load(gate, dt, len, a);
+    rx_nn_load(up, dt, len, u);
+    for (int64_t i = 0; i < len; i++) a[i] = a[i] * sigmoid(a[i], dt) * u[i];
+    rx_nn_store(out, dt, len, a);
+}
+
 rx_status rx_cpu_swiglu(rx_tensor *out, const rx_tensor *gate, const rx_tensor *up)
 {
     int64_t n = rx_tensor_numel(out), nb = (n + BLOCK - 1) / BLOCK, es = rx_dtype_size(out->dtype);
@@ -81,10 +94,7 @@ rx_status rx_cpu_swiglu(rx_tensor *out, const rx_tensor *gate, const rx_tensor *
 #pragma omp for schedule(static)
         for (int64_t blk = 0; blk < nb; blk++) {
             int64_t off = blk * BLOCK, len = n - off < BLOCK ? n - off : BLOCK;
-            rx_nn_load(gp + off * es, dt, len, a);
-            rx_nn_load(upp + off * es, dt, len, u);
-            for (int64_t i = 0; i < len; i++) a[i] = a[i] * sigmoid(a[i], dt) * u[i];
-            rx_nn_store(op + off * es, dt, len, a);
+            rx_cpu_swiglu_block(dt, op + off * es, gp + off * es, upp + off * es, len, a, u);
         }
     }
     free(scratch);
