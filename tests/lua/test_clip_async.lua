@@ -136,16 +136,15 @@ end)
 
 -- ---- the recipe against the per-step-sync loop --------------------------------------------------
 
+local fs = require "recx.util.fs"
 local dir = os.tmpname()
 os.remove(dir)
-assert(os.execute("mkdir -p " .. dir))
+assert(fs.mkdir_p(dir))
 
+-- The lines of a file (none when it is missing).
 local function read_lines(path)
   local out = {}
-  local f = io.open(path, "r")
-  if not f then return out end
-  for l in f:lines() do out[#out + 1] = l end
-  f:close()
+  for l in ((fs.read(path)) or ""):gmatch("[^\n]+") do out[#out + 1] = l end
   return out
 end
 
