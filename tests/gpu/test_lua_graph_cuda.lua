@@ -134,6 +134,11 @@ T.case("graph decode steps equal the Lua steps (f32, left-padded batch, 12 steps
   end)
 end)
 
+T.case("generate takes the graph steps for this model", function()
+  T.ok(decode_graph.supported(model), "decode_graph.supported: the cases below run through graphs")
+  T.ok(not decode_graph.supported(cpu_model), "not for the CPU copy")
+end)
+
 local doc = G.fixture("generate_hf.json")
 for i, c in ipairs(doc.llama_tiny_gqa) do
   T.case("transformers' generate on CUDA with graph steps, case " .. i, function()

@@ -95,4 +95,18 @@ function M.left_padded(prompts, T0)
   return recx.tensor.from(ids, {dtype = "i64"}), recx.tensor.from(mask, {dtype = "i64"})
 end
 
+-- Loads each saved folder of pairs ({folder, expect.safetensors}) with transformers (when
+-- M.PYTHON exists) and checks its logits within 1e-5 of the expected ones; n folders must pass.
+function M.check_with_transformers(T, pairs, n)
+  if not M.has_python() then
+    print("  (skipped inside the test: transformers check, " .. M.PYTHON .. " not found)")
+    return
+  end
+  local ok, out = M.python_check("--check-hf", pairs, 1e-5)
+  T.ok(ok, "transformers: " .. out)
+  local passed = 0
+  for _ in out:gmatch('"ok": true') do passed = passed + 1 end
+  T.eq(passed, n, n .. " folders checked")
+end
+
 return M

@@ -160,15 +160,7 @@ T.case("save_hf -> load gives identical logits; transformers reads recx's folder
     pairs[#pairs + 1] = {d, d .. "/expect.safetensors"}
     dirs[#dirs + 1] = d
   end
-  if U.has_python() then
-    local ok, out = U.python_check("--check-hf", pairs, 1e-5)
-    T.ok(ok, "transformers: " .. out)
-    local n = 0
-    for _ in out:gmatch('"ok": true') do n = n + 1 end
-    T.eq(n, 4, "four folders checked")
-  else
-    print("  (skipped inside the test: transformers check, " .. U.PYTHON .. " not found)")
-  end
+  U.check_with_transformers(T, pairs, 4)
   for _, d in ipairs(dirs) do U.rmdir(d) end
   -- bf16 folder: config says bfloat16, weights stored as bf16, loads back as f32 when asked
   local m = llama.load(dir("gqa"))

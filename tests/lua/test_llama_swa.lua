@@ -176,15 +176,7 @@ T.case("save_hf keeps the window; transformers reads recx's folder", function()
   mi:save_hf(d)
   T.ok(assert(io.open(d .. "/config.json")):read("a"):find('"sliding_window":null', 1, true), "null window")
   dirs[#dirs + 1] = d
-  if U.has_python() then
-    local ok, out = U.python_check("--check-hf", pairs, 1e-5)
-    T.ok(ok, "transformers: " .. out)
-    local n = 0
-    for _ in out:gmatch('"ok": true') do n = n + 1 end
-    T.eq(n, 2, "two folders checked")
-  else
-    print("  (skipped inside the test: transformers check, " .. U.PYTHON .. " not found)")
-  end
+  U.check_with_transformers(T, pairs, 2)
   for _, x in ipairs(dirs) do U.rmdir(x) end
 end)
 

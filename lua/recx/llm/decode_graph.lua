@@ -76,14 +76,30 @@ local function stacked_weights(model)
   return out
 end
 
+-- What every step starts with: the new slot made visible, the rope tables of the rows' positions
+-- (N, 1, D) and the embedded ids (N, 1, C).
+local function step_inputs(model, st)
+  st.key_padding:copy_at_(2, st.slot, st.visible)
+  local cos, sin = F.rope_tables(st.pos, st.inv_freq, st.dtype)
+  return cos, sin, model.model.embed_tokens(st.ids)
+end
+
+-- What every step ends with: the logits (N, V) f32 of the final-normed hidden states hn (N, 1, C),
+-- and slot and pos advanced by one.
+local function step_logits(model, st, hn)
+  local logits = model.lm_head(hn:select(2, -1))
+  if logits:dtype() ~= "f32" then logits = logits:to("f32") end
+  st.slot:add_(1)
+  st.pos:add_(1)
+  return logits
+end
+
 -- The fused step (see the file header): x is the residual stream, updated in place.
 local function fused_step_body(model, cache, st, stacked)
   local c = model.config
   local N, H, G, D, eps = st.N, c.num_attention_heads, c.num_key_value_heads, c.head_dim, c.rms_norm_eps
   local body = model.model
-  st.key_padding:copy_at_(2, st.slot, st.visible)
-  local cos, sin = F.rope_tables(st.pos, st.inv_freq, st.dtype) -- (N, 1, D)
-  local x = body.embed_tokens(st.ids) -- (N, 1, C)
+  local cos, sin, x = step_inputs(model, st)
   local pending -- the last down_proj output, still to be added to x
   for l, layer in ipairs(body.layers) do
     local a, w = layer.self_attn, stacked[l]
@@ -100,12 +116,7 @@ local function fused_step_body(model, cache, st, stacked)
     local h2 = F.add_rmsnorm_(x, ao, layer.post_attention_layernorm.weight, eps)
     pending = layer.mlp.down_proj(F.swiglu_packed(F.linear(h2, w.gu_w, w.gu_b)))
   end
-  local hn = F.add_rmsnorm_(x, pending, body.norm.weight, eps)
-  local logits = model.lm_head(hn:select(2, -1)) -- (N, V)
-  if logits:dtype() ~= "f32" then logits = logits:to("f32") end
-  st.slot:add_(1)
-  st.pos:add_(1)
-  return logits
+  return step_logits(model, st, F.add_rmsnorm_(x, pending, body.norm.weight, eps))
 end
 
 -- The logits (N, V) f32 of the step described by st (see the file header); updates the cache,
@@ -114,9 +125,7 @@ local function step_body(model, cache, st)
   local c = model.config
   local N, H, G, D = st.N, c.num_attention_heads, c.num_key_value_heads, c.head_dim
   local body = model.model
-  st.key_padding:copy_at_(2, st.slot, st.visible)
-  local cos, sin = F.rope_tables(st.pos, st.inv_freq, st.dtype) -- (N, 1, D)
-  local x = body.embed_tokens(st.ids) -- (N, 1, C)
+  local cos, sin, x = step_inputs(model, st)
   for l, layer in ipairs(body.layers) do
     local a = layer.self_attn
     local h = layer.input_layernorm(x)
@@ -129,11 +138,7 @@ local function step_body(model, cache, st)
     x = x + a.o_proj(o:transpose(2, 3):reshape(N, 1, H * D))
     x = x + layer.mlp(layer.post_attention_layernorm(x))
   end
-  local logits = model.lm_head(body.norm(x):select(2, -1)) -- (N, V)
-  if logits:dtype() ~= "f32" then logits = logits:to("f32") end
-  st.slot:add_(1)
-  st.pos:add_(1)
-  return logits
+  return step_logits(model, st, body.norm(x))
 end
 
 -- A session for N rows and up to max_len cached positions (prompt + new tokens). opts.fused

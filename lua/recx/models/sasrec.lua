@@ -111,20 +111,28 @@ local SASRec = nn.Module:extend("SASRec")
 local defaults = {dim = 256, layers = 2, heads = 16, inner = 512, max_len = 9, eps = 1e-10,
   hidden_dropout = 0.4954053313841075, attn_dropout = 0.1871672079253271, seed = 0}
 
+-- The configuration of a variant: defaults overridden by cfg, base fields kept, n_items required
+-- (pad id 0 included) and heads dividing dim; errors name the variant (level 4: the caller of
+-- the constructor).
+local function settings(name, defaults, cfg, base)
+  cfg = cfg or {}
+  local c = base or {}
+  for k, v in pairs(defaults) do c[k] = cfg[k] == nil and v or cfg[k] end
+  c.n_items = cfg.n_items
+  if math.type(c.n_items) ~= "integer" or c.n_items < 2 then
+    error(name .. ": n_items: expected an integer >= 2 (pad id 0 included), got " .. tostring(c.n_items), 4)
+  end
+  if c.dim % c.heads ~= 0 then
+    error(string.format("%s: heads (%d) must divide dim (%d)", name, c.heads, c.dim), 4)
+  end
+  return c
+end
+
 -- cfg: n_items (required, pad id 0 included), dim, layers, heads, inner, max_len, eps,
 -- hidden_dropout, attn_dropout, seed (init from a generator with this seed, dropout from one
 -- seeded seed + 1).
 function SASRec:init(cfg)
-  cfg = cfg or {}
-  local c = {}
-  for k, v in pairs(defaults) do c[k] = cfg[k] == nil and v or cfg[k] end
-  c.n_items = cfg.n_items
-  if math.type(c.n_items) ~= "integer" or c.n_items < 2 then
-    error("SASRec: n_items: expected an integer >= 2 (pad id 0 included), got " .. tostring(c.n_items), 3)
-  end
-  if c.dim % c.heads ~= 0 then
-    error(string.format("SASRec: heads (%d) must divide dim (%d)", c.heads, c.dim), 3)
-  end
+  local c = settings("SASRec", defaults, cfg)
   self.cfg = c
   local g = tensor.generator(c.seed)
   self.generator = tensor.generator(c.seed + 1)
@@ -224,16 +232,7 @@ end
 -- cfg: n_items (required, pad id 0 included), dim (50), layers (2), heads (1), max_len (50),
 -- dropout (0.5: embeddings, attention probabilities, FFN), eps (1e-8), seed.
 function Paper:init(cfg)
-  cfg = cfg or {}
-  local c = {variant = "paper"}
-  for k, v in pairs(paper_defaults) do c[k] = cfg[k] == nil and v or cfg[k] end
-  c.n_items = cfg.n_items
-  if math.type(c.n_items) ~= "integer" or c.n_items < 2 then
-    error("SASRec.Paper: n_items: expected an integer >= 2 (pad id 0 included), got " .. tostring(c.n_items), 3)
-  end
-  if c.dim % c.heads ~= 0 then
-    error(string.format("SASRec.Paper: heads (%d) must divide dim (%d)", c.heads, c.dim), 3)
-  end
+  local c = settings("SASRec.Paper", paper_defaults, cfg, {variant = "paper"})
   self.cfg = c
   local g = tensor.generator(c.seed)
   self.generator = tensor.generator(c.seed + 1)
