@@ -159,6 +159,29 @@ rx_status rx_cuda_sum_squares(int n, rx_tensor *const *tensors, double *out);
 rx_status rx_cuda_scale(int n, rx_tensor *const *tensors, double s);
 rx_status rx_cuda_clip_grad_norm(int n, rx_tensor *const *tensors, double max_norm, rx_tensor *norm);
 
+/* llama_decode.cu: the decode step of a Llama-family model as one persistent kernel (recx.h
+ * "llama decoder"; ops/llama_decoder.c validates the tensors and fills the description). */
+typedef struct rx_cuda_decoder_desc {
+    int device;
+    int bf16; /* 1: bf16 weights and caches, 0: f16 */
+    int64_t layers, rows, hidden, heads, kv_heads, head_dim, ffn, vocab, max_len;
+    double rms_eps;
+    const void *embed, *final_norm, *lm_head;
+    const float *inv_freq;
+    const void *const *layer; /* layers * RX_LLAMA_LAYER_TENSORS device pointers (NULL: no qkv bias) */
+    int64_t *ids;
+    const int64_t *positions;
+    uint8_t *key_padding;
+    int64_t slot;
+    int trace;
+} rx_cuda_decoder_desc;
+typedef struct rx_cuda_decoder rx_cuda_decoder;
+rx_status rx_cuda_decoder_new(const rx_cuda_decoder_desc *desc, rx_cuda_decoder **out);
+rx_status rx_cuda_decoder_step(rx_cuda_decoder *d, float *logits, int greedy, const int64_t *ban, int n_ban);
+rx_status rx_cuda_decoder_wait(rx_cuda_decoder *d, int64_t step, int64_t *out);
+void rx_cuda_decoder_free(rx_cuda_decoder *d);
+int rx_cuda_decoder_trace(const rx_cuda_decoder *d, double *us, int n);
+
 #ifdef __cplusplus
 }
 #endif

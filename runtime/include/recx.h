@@ -380,6 +380,62 @@ rx_status rx_bce_with_logits(rx_tensor *logits, rx_tensor *targets, rx_tensor **
 /* Mean squared error; same shapes. 0-d result. */
 rx_status rx_mse(rx_tensor *pred, rx_tensor *target, rx_tensor **out);
 
+/* ---- llama decoder: a decode step as one kernel (ops/llama_decoder.c, cuda/llama_decode.cu) -----
+ * The one-token decode step of a Llama-family model (pre-norm, rmsnorm, rope in the rotate-half
+ * layout, grouped-query attention over a KV cache, SwiGLU MLP) run on CUDA as a single persistent
+ * kernel: one launch per token for the whole model, with greedy ids optionally fed back on the
+ * device so that the host can queue steps ahead and read the ids later. Inference only, f16 or
+ * bf16 weights, no sliding window, biases only on the q/k/v projection. Shapes: N rows, C hidden,
+ * H heads, G kv heads, D head dim, F MLP width, V vocabulary, L cache positions. */
+typedef struct rx_llama_decoder rx_llama_decoder;
+/* The tensors of one layer, in this order, RX_LLAMA_LAYER_TENSORS per layer. */
+enum {
+    RX_LLAMA_ATTN_NORM, /* (C) */
+    RX_LLAMA_QKV_W,     /* ((H + 2G) D, C): q, k and v projections stacked */
+    RX_LLAMA_QKV_B,     /* ((H + 2G) D) or NULL */
+    RX_LLAMA_O_W,       /* (C, H D) */
+    RX_LLAMA_MLP_NORM,  /* (C) */
+    RX_LLAMA_GU_W,      /* (2F, C): gate and up projections stacked */
+    RX_LLAMA_DOWN_W,    /* (C, F) */
+    RX_LLAMA_CACHE_K,   /* (N, G, L, D), written at the slot of each step */
+    RX_LLAMA_CACHE_V,   /* (N, G, L, D) */
+    RX_LLAMA_LAYER_TENSORS
+};
+typedef struct rx_llama_decoder_spec {
+    int64_t layers, heads, kv_heads;
+    double rms_eps;
+    rx_tensor *embed;        /* (V, C) */
+    rx_tensor *final_norm;   /* (C) */
+    rx_tensor *lm_head;      /* (V, C); the embedding itself when tied */
+    rx_tensor *inv_freq;     /* (D/2) f32: rope's inverse frequencies (scaling applied) */
+    rx_tensor *const *layer; /* layers * RX_LLAMA_LAYER_TENSORS tensors */
+    rx_tensor *ids;          /* (N) i64: the tokens the next step feeds (greedy steps rewrite it) */
+    rx_tensor *positions;    /* (N) i64: each row's rope position for the first step */
+    rx_tensor *key_padding;  /* (N, L) bool: the cache slots each row may attend (each step sets its slot) */
+    int64_t slot;            /* the cache slot the first step writes (the prompt length) */
+    int trace;               /* nonzero: record the time of each phase (rx_llama_decoder_trace) */
+} rx_llama_decoder_spec;
+/* Validates every tensor (device, dtype, shape, contiguity) and allocates the step's buffers.
+ * The decoder keeps references to all the tensors. A model the kernel cannot run (CPU tensors,
+ * f32 weights, dims that are not multiples of 32, ...) gives RX_ERR_UNSUPPORTED naming why. */
+rx_status rx_llama_decoder_new(const rx_llama_decoder_spec *spec, rx_llama_decoder **out);
+/* Queues one step (does not wait): reads ids, writes k and v at the slot, sets the slot in
+ * key_padding. logits (N, V) f32 contiguous on the device, or NULL: receives the step's logits
+ * (the lm_head output rounded to the weights' dtype, as the model's forward gives them). greedy:
+ * each row's first argmax (ids in ban[0..n_ban) excluded, n_ban <= 16) is written to ids and
+ * recorded for rx_llama_decoder_wait. Fails when the cache is full. */
+rx_status rx_llama_decoder_step(rx_llama_decoder *d, rx_tensor *logits, int greedy, const int64_t *ban, int n_ban);
+/* Waits for greedy step `step` (0-based, counted from the decoder's creation) and copies its N
+ * ids to out. Only the last 64 queued steps can be read. Reports a device error, never hangs. */
+rx_status rx_llama_decoder_wait(rx_llama_decoder *d, int64_t step, int64_t *out);
+int64_t rx_llama_decoder_steps(const rx_llama_decoder *d); /* steps queued so far */
+/* With spec.trace: where the last finished step spent its time, seen by block 0: for each phase
+ * (5 per layer, then the head) 4 microsecond figures: preparing (row statistics), the math, the
+ * writes, and the wait at the next barrier. Returns how many were written (0 without trace). Read
+ * after rx_cuda_synchronize. */
+int rx_llama_decoder_trace(const rx_llama_decoder *d, double *us, int n);
+void rx_llama_decoder_free(rx_llama_decoder *d);           /* waits for queued steps; NULL is fine */
+
 /* ---- optimizers (in place, under no graph; each call bumps the parameters' versions) -------- */
 typedef struct rx_adamw_opts {
     double lr, beta1, beta2, eps, weight_decay;

@@ -17,6 +17,11 @@
 --   lm_head (SPEC 5.3) over the bf16 model, the same optimizer over the trainable parameters.
 -- - decode B1/B32: recx.llm.generate greedy with a KV cache, bf16 weights, 128 new tokens after a
 --   32-token prompt (min_new_tokens = 128, so every row decodes 128); tokens/s = B*128 / seconds.
+--   On CUDA each batch gives two rows: generate's default (captured-graph steps, path "graph") and
+--   the opt-in one-kernel decoder ("decode B.. kernel", cuda_kernel = true); step_ms is the device
+--   time of one step of that path (steps queued back to back, logits written each step), and
+--   kernel_phases_us the kernel's phase times seen by block 0 (P1..P5 averaged over the layers,
+--   the head, the total) of the last timed step.
 local recx = require "recx"
 local cjson = require "cjson"
 local llama = require "recx.llm.llama"
@@ -99,7 +104,7 @@ local function train_row(name, model, B)
           loss = last_loss:item(), peak_gib = (mem.peak_bytes or 0) / 2^30}
 end
 
-local function decode_row(name, B)
+local function decode_row(name, B, kernel)
   local gen = require "recx.llm.generate"
   local model = make_model()
   model:eval()
@@ -109,7 +114,7 @@ local function decode_row(name, B)
     local ids = tensor.randint(3, SMOLLM2.vocab_size, {cfg.prompt}, {dtype = "i64", generator = g}):tolist()
     prompts[b] = ids
   end
-  local opts = {max_new_tokens = cfg.new_tokens, min_new_tokens = cfg.new_tokens}
+  local opts = {max_new_tokens = cfg.new_tokens, min_new_tokens = cfg.new_tokens, cuda_kernel = kernel}
   gen.generate(model, prompts, opts) -- warm-up
   sync()
   local times = {}
@@ -121,13 +126,14 @@ local function decode_row(name, B)
     assert(#out == B and #out[1] == cfg.new_tokens, "decode: expected every row to decode the full length")
   end
   local sec = median(times)
-  -- the device time of one step: graph replays queued back to back, one synchronisation at the end
-  local step_ms
+  -- the device time of one step: steps queued back to back, one synchronisation at the end
+  local step_ms, path, phases
   local decode_graph = require "recx.llm.decode_graph"
   if decode_graph.supported(model) then
     recx.no_grad(function()
-      local s = decode_graph.session(model, B, cfg.prompt + 80)
+      local s = decode_graph.session(model, B, cfg.prompt + 80, {kernel = kernel, trace = kernel})
       s.prefill(tensor.from(prompts, {dtype = "i64"}), tensor.ones({B, cfg.prompt}, {dtype = "i64"}))
+      path = s.path
       local next_ids = tensor.full({B}, 5, {dtype = "i64"})
       s.step(next_ids)
       s.step(next_ids)
@@ -136,6 +142,7 @@ local function decode_row(name, B)
       for _ = 1, 64 do s.step(next_ids) end
       sync()
       step_ms = (recx.clock() - t0) / 64 * 1e3
+      phases = s.trace and s.trace()
       s.close()
     end)
   end
@@ -144,7 +151,7 @@ local function decode_row(name, B)
   for _, p in ipairs(model:parameters()) do weight_bytes = weight_bytes + p:numel() * width[p:dtype()] end
   return {name = name, batch = B, new_tokens = cfg.new_tokens, seconds = sec,
           tokens_per_s = B * cfg.new_tokens / sec, weight_bytes = weight_bytes,
-          steps_per_s = cfg.new_tokens / sec, graph_step_ms = step_ms}
+          steps_per_s = cfg.new_tokens / sec, step_ms = step_ms, path = path, kernel_phases_us = phases}
 end
 
 for _, B in ipairs(list_of(cfg.batches)) do
@@ -170,7 +177,10 @@ for _, B in ipairs(list_of(cfg.batches)) do
   if cfg.device == "cuda" then recx.cuda.empty_cache() end
 end
 if only.decode then
-  for _, B in ipairs(list_of(cfg.decode_batches)) do emit(decode_row("decode B" .. B, B)) end
+  for _, B in ipairs(list_of(cfg.decode_batches)) do
+    emit(decode_row("decode B" .. B, B, false))
+    if cfg.device == "cuda" then emit(decode_row("decode B" .. B .. " kernel", B, true)) end
+  end
 end
 
 local out = cfg.json ~= "" and cfg.json or ((os.getenv("OUT") or "out/bench") .. "/llm_recx.json")

@@ -20,10 +20,16 @@
 -- add_rmsnorm_, one gate/up linear, swiglu_packed, down_proj. Otherwise each op runs unfused. The first step runs eagerly (it loads kernels and fills the
 -- allocator's cache), the second is captured, and every step from then on is a replay.
 -- The logits returned by step() are the graph's output tensor: valid until the next step.
+-- Kernel path (opts.kernel = true; opt-in, slower than the graphs today): when
+-- recx.llm.decode_kernel takes the model (f16/bf16 plain Linears on CUDA, see that file), every
+-- step after the prefill is one launch of the one-kernel decoder instead of a graph replay, and
+-- the session also offers greedy(first, n, ban_at, on_ids): greedy steps whose ids are fed back
+-- on the device (s.path says which path runs).
 -- Not for: sliding-window models (the window would move with the slot), models with a dropout in
 -- training mode (LoRA's adapter dropout before model:eval(): a replay would repeat the captured
 -- step's random draws), models off CUDA; generate takes the Lua steps for those.
 local recx = require "recx"
+local decode_kernel = require "recx.llm.decode_kernel"
 local F = recx.nn.functional
 local tensor = recx.tensor
 
@@ -141,8 +147,10 @@ local function step_body(model, cache, st)
   return step_logits(model, st, body.norm(x))
 end
 
--- A session for N rows and up to max_len cached positions (prompt + new tokens). opts.fused
--- (default true): the fused step when the model allows it; opts.graph (default true): false runs
+-- A session for N rows and up to max_len cached positions (prompt + new tokens). opts.kernel
+-- (default false): the one-kernel decoder when it takes the model (opts.trace: with phase times,
+-- s.trace()); opts.fused (default true): the fused step when the model allows it; opts.graph
+-- (default true): false runs
 -- every step eagerly (the same device work without a capture: also on the CPU, for tests).
 function M.session(model, N, max_len, opts)
   opts = opts or {}
@@ -152,18 +160,39 @@ function M.session(model, N, max_len, opts)
   local st = {N = N, dtype = dtype}
   local n = 0 -- positions written (host mirror of slot)
   local graph, graph_logits, warmed = nil, nil, false
-  local stacked = opts.fused ~= false and stacked_weights(model) or nil
+  local all_stacked = (opts.fused ~= false or opts.kernel == true) and stacked_weights(model) or nil
+  local stacked = opts.fused ~= false and all_stacked or nil
+  local kern -- the one-kernel decoder, when it takes the model
   local function run_step()
     return recx.no_grad(function()
       if stacked then return fused_step_body(model, cache, st, stacked) end
       return step_body(model, cache, st)
     end)
   end
-  local s = {fused = stacked ~= nil}
+  local s = {fused = stacked ~= nil, path = opts.graph == false and "eager" or "graph"}
 
   local function drop_graph()
     if graph then graph:release() end
     graph, graph_logits, warmed = nil, nil, false
+  end
+
+  -- The kernel decoder for the current rows, or the reason (s.kernel_refusal) it is not used.
+  local function start_kernel()
+    if kern then kern.close() end
+    kern = nil
+    if opts.kernel ~= true or opts.graph == false then return end
+    local why
+    kern, why = decode_kernel.new(model, cache, st, all_stacked, n, {trace = opts.trace})
+    s.trace = kern and kern.trace or nil
+    s.path, s.kernel_refusal = kern and "kernel" or "graph", why
+    s.greedy = kern and function(first, count, ban_at, on_ids)
+      if n + count > max_len then
+        error(string.format("generate: cache: %d cached + %d new positions exceed max_len %d", n, count, max_len), 0)
+      end
+      local ran = kern.greedy(first, count, ban_at, on_ids)
+      n = n + ran
+      return ran
+    end or nil
   end
 
   function s.prefill(ids, mask)
@@ -180,12 +209,17 @@ function M.session(model, N, max_len, opts)
     st.visible = tensor.ones({N, 1}, {dtype = "bool", device = dev})
     st.inv_freq = tensor.from(model.inv_freq, {dtype = "f32"}):to(dev)
     drop_graph()
+    start_kernel()
     return logits
   end
 
   function s.step(next_ids)
     if n + 1 > max_len then
       error(string.format("generate: cache: %d cached + 1 new position exceed max_len %d", n, max_len), 0)
+    end
+    if kern then
+      n = n + 1
+      return kern.step(next_ids)
     end
     st.ids:copy_(next_ids:view(N, 1))
     local logits
@@ -225,15 +259,20 @@ function M.session(model, N, max_len, opts)
     N = idx:numel()
     st.N = N
     st.key_padding = st.key_padding:index_select(1, index)
-    st.pos = st.pos:index_select(1, index)
+    -- the kernel decoder keeps each row's first position and counts its steps
+    local pos = kern and st.pos + kern.steps() or st.pos
+    st.pos = pos:index_select(1, index)
     st.ids = tensor.zeros({N, 1}, {dtype = "i64", device = dev})
     st.visible = tensor.ones({N, 1}, {dtype = "bool", device = dev})
     drop_graph()
+    if kern then start_kernel() end
   end
 
   -- Frees the graph and its memory now (also done by the collector).
   function s.close()
     drop_graph()
+    if kern then kern.close() end
+    kern = nil
   end
 
   return s

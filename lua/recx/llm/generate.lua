@@ -28,7 +28,7 @@ local OPTIONS = {
   max_new_tokens = true, min_new_tokens = true, do_sample = true, temperature = true, top_k = true,
   top_p = true, repetition_penalty = true, stop = true, banned = true, generator = true,
   on_token = true, num_beams = true, num_return_sequences = true, length_penalty = true,
-  early_stopping = true, return_prompt = true, attention_mask = true, pad_id = true, cuda_graph = true,
+  early_stopping = true, return_prompt = true, attention_mask = true, pad_id = true, cuda_graph = true, cuda_kernel = true,
 }
 
 local function fail(fmt, ...)
@@ -125,6 +125,10 @@ local function settings(model, opts)
     fail("option 'cuda_graph': expected a boolean, got %s", type(opts.cuda_graph))
   end
   o.cuda_graph = opts.cuda_graph ~= false
+  if opts.cuda_kernel ~= nil and type(opts.cuda_kernel) ~= "boolean" then
+    fail("option 'cuda_kernel': expected a boolean, got %s", type(opts.cuda_kernel))
+  end
+  o.cuda_kernel = opts.cuda_kernel == true
   return o
 end
 
@@ -185,10 +189,11 @@ end
 
 -- The decoding session: prefill(ids, mask) and step(next (N) i64) -> logits (N, V); reorder(idx);
 -- close(). On CUDA the steps replay a captured graph (recx.llm.decode_graph) unless o.cuda_graph
--- is false.
+-- is false; with o.cuda_kernel (opt-in: slower than the graphs today, see docs/benchmarks.md) they
+-- run the one-kernel decoder (recx.llm.decode_kernel) for the models it takes.
 local function session(model, N, max_len, o)
   if o.cuda_graph and model.new_cache and decode_graph.supported(model) then
-    return decode_graph.session(model, N, max_len)
+    return decode_graph.session(model, N, max_len, {kernel = o.cuda_kernel})
   end
   local s = {close = function() end}
   if model.new_cache then
@@ -282,15 +287,29 @@ local function processor(o, V, rows, device)
   return p
 end
 
+-- The bans of greedy decoding at new-token index n_new (0-based) as a function n_new -> list of
+-- ids, when the device can decode greedily by itself (the session's kernel applies bans, not
+-- the other processors); nil otherwise.
+local function device_bans(o)
+  if o.do_sample or o.repetition_penalty ~= 1.0 or #o.banned_seqs > 0 then return nil end
+  local always, early = {}, {}
+  for _, id in ipairs(o.banned_ids) do always[#always + 1], early[#early + 1] = id, id end
+  for _, id in ipairs(o.stop_list) do early[#early + 1] = id end
+  if #early > 16 then return nil end
+  return function(n_new) return (n_new < o.min_new and #o.stop_list > 0) and early or always end
+end
+
 -- The prefill and token steps of decode (greedy / sampling), filling out[r] with row r's new ids.
+-- When the session decodes greedily on the device (s.greedy), the steps after the first run
+-- there, the host reading each step's ids while the next ones run.
 local function decode_steps(s, o, rows, ids, mask, out)
   local N, done, n_done = #rows, {}, 0
   local logits = s.prefill(ids, mask)
   local proc = processor(o, logits:size(2), rows, logits:device())
-  for step = 1, o.max_new do
-    local scores = proc.apply(logits, step - 1)
-    local next_t = o.do_sample and sampling.sample(scores, o.generator) or sampling.greedy(scores)
-    local next_ids, shown = next_t:tolist(), {}
+  -- Takes the ids (a list, rewritten: pad for finished rows) of new token `step`; false when
+  -- decoding ends with it.
+  local function accept(step, next_ids)
+    local shown = {}
     for r = 1, N do
       if done[r] then
         next_ids[r], shown[r] = o.pad, false
@@ -300,10 +319,21 @@ local function decode_steps(s, o, rows, ids, mask, out)
         if o.stop[id] then done[r], n_done = true, n_done + 1 end
       end
     end
-    local go_on = true
-    if o.on_token and o.on_token(step, shown) == false then go_on = false end
-    if not go_on or n_done == N or step == o.max_new then break end
+    if o.on_token and o.on_token(step, shown) == false then return false end
+    return n_done < N and step < o.max_new
+  end
+  local bans = s.greedy and device_bans(o)
+  for step = 1, o.max_new do
+    local scores = proc.apply(logits, step - 1)
+    local next_t = o.do_sample and sampling.sample(scores, o.generator) or sampling.greedy(scores)
+    local next_ids = next_t:tolist()
+    if not accept(step, next_ids) then break end
     next_t = tensor.from(next_ids, {dtype = "i64"})
+    if bans then
+      s.greedy(next_t:to(logits:device()), o.max_new - step, function(j) return bans(step + j - 1) end,
+        function(j, ids) return accept(step + j, ids) end)
+      break
+    end
     proc.add(next_t)
     logits = s.step(next_t)
   end
