@@ -41,6 +41,7 @@
  */
 #include "cuda_device.cuh"
 
+#include <cuda_bf16.h>
 #include <math.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -92,11 +93,19 @@ struct decode_params {
 
 template <typename T> __device__ __forceinline__ float to_f(uint16_t h)
 {
-    return rx_to_c(T{h});
+    if constexpr (std::is_same<T, rx_bf16_t>::value)
+        return __uint_as_float((uint32_t)h << 16);
+    else
+        return __half2float(__ushort_as_half(h));
 }
+/* Round to nearest even by the conversion instruction (one instruction; finite values give the
+ * bits of rx_from_c, NaN payloads are not kept). */
 template <typename T> __device__ __forceinline__ uint16_t round_t(float v)
 {
-    return rx_from_c<T>(v).bits;
+    if constexpr (std::is_same<T, rx_bf16_t>::value)
+        return __bfloat16_as_ushort(__float2bfloat16_rn(v));
+    else
+        return __half_as_ushort(__float2half_rn(v));
 }
 
 __device__ __forceinline__ uint4 ld_cg(const uint16_t *p) { return __ldcg(reinterpret_cast<const uint4 *>(p)); }
@@ -401,20 +410,23 @@ template <int MT, typename F> __device__ __forceinline__ void each_element(int r
 /* ---- attention ---------------------------------------------------------------------------------- */
 
 /* Softmax attention of one (row, kv head, split of the visible keys): the R = H/G q heads of the
- * kv head against keys [s0, s1), one key per thread, then p v with the threads over (d pair,
- * group of keys). With one split the output is written; otherwise the split's max, sum and
- * unnormalised output go to attn_part and the last split to finish combines them in split order. */
+ * kv head against keys [s0, s1), one key per thread (its row loaded whole, 64 elements at a
+ * time), scores and probabilities in shared memory; then p v with each thread on one (head,
+ * d pair) and one group of keys. With one split the output is written; otherwise the split's
+ * max, sum and unnormalised output go to attn_part and the last split to finish combines them in
+ * split order. Loops over heads are not unrolled: the kernel's code must stay small enough for
+ * the instruction cache, which every layer walks through again. */
 template <typename T>
 __device__ __forceinline__ void attention_unit(const decode_params &p, const layer_ptrs &lp, int unit, float *sm,
-                                            unsigned long long *tr)
+                                              unsigned long long *tr)
 {
     const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
     const int H = p.heads, G = p.kv_heads, D = p.d, R = H / G, L = p.len_max;
     const int sp = unit % p.splits, bg = unit / p.splits, b = bg / G, g = bg % G;
     const int len = (int)p.slot + 1, chunk = (len + p.splits - 1) / p.splits;
-    const int s0 = sp * chunk, s1 = min(len, s0 + chunk);
-    float *qs = sm;                    /* (R, D) */
-    float *ps = qs + MAX_GROUP * 128;  /* (R, THREADS) */
+    const int s0 = sp * chunk, s1 = min(len, s0 + chunk), n = max(s1 - s0, 0);
+    float *qs = sm;                          /* (R, D) */
+    float *ps = qs + MAX_GROUP * 128;        /* (R, THREADS): scores, then probabilities */
     float *acc_s = ps + MAX_GROUP * THREADS; /* (groups, R, D) */
     float *red = acc_s + MAX_GROUP * 512;    /* (WARPS, R) */
     float *mx = red + WARPS * MAX_GROUP, *sum = mx + MAX_GROUP;
@@ -423,45 +435,37 @@ __device__ __forceinline__ void attention_unit(const decode_params &p, const lay
     for (int i = tid; i < R * D; i += THREADS) qs[i] = to_f<T>(__ldcg(p.q + ((int64_t)b * H + g * R) * D + i));
     __syncthreads();
     const int s = s0 + tid;
-    const bool valid = s < s1 && __ldcg(p.key_padding + (int64_t)b * L + s) != 0;
-    float sc[MAX_GROUP];
+    const bool valid = tid < n && __ldcg(p.key_padding + (int64_t)b * L + s) != 0;
+    const uint16_t *krow = lp.cache_k + (((int64_t)b * G + g) * L + s) * D;
+    for (int h0 = 0; h0 < D; h0 += 64) {
+        uint4 kv[8];
 #pragma unroll
-    for (int r = 0; r < MAX_GROUP; r++) sc[r] = 0.f;
-    if (valid) { /* the key row is loaded 64 elements at a time, all 8 vectors before the dot products */
-        const uint16_t *krow = lp.cache_k + (((int64_t)b * G + g) * L + s) * D;
-        for (int h0 = 0; h0 < D; h0 += 64) {
-            uint4 kv[8];
-#pragma unroll
-            for (int i = 0; i < 8; i++) kv[i] = h0 + i * 8 < D ? ld_cg(krow + h0 + i * 8) : make_uint4(0, 0, 0, 0);
+        for (int i = 0; i < 8; i++) kv[i] = valid && h0 + i * 8 < D ? ld_cg(krow + h0 + i * 8) : make_uint4(0, 0, 0, 0);
+        const int width = min(64, D - h0);
+#pragma unroll 1
+        for (int r = 0; r < R; r++) {
+            const float *qr = qs + r * D + h0;
+            float dot = 0.f;
 #pragma unroll
             for (int i = 0; i < 8; i++) {
-                if (h0 + i * 8 < D) {
+                if (i * 8 < width) {
                     uint16_t ks[8];
                     unpack8(kv[i], ks);
-                    float kf[8];
 #pragma unroll
-                    for (int e = 0; e < 8; e++) kf[e] = to_f<T>(ks[e]);
-#pragma unroll
-                    for (int r = 0; r < MAX_GROUP; r++) {
-                        if (r < R) {
-#pragma unroll
-                            for (int e = 0; e < 8; e++) sc[r] += qs[r * D + h0 + i * 8 + e] * kf[e];
-                        }
-                    }
+                    for (int e = 0; e < 8; e++) dot += qr[i * 8 + e] * to_f<T>(ks[e]);
                 }
             }
+            ps[r * THREADS + tid] = (h0 == 0 ? 0.f : ps[r * THREADS + tid]) + dot;
         }
     }
-    /* max over the keys of each head */
+    /* softmax over the keys of each head: the max, then exp and the sum */
+#pragma unroll 1
+    for (int r = 0; r < R; r++) {
+        float v = valid ? ps[r * THREADS + tid] * p.scale : -INFINITY;
+        ps[r * THREADS + tid] = v;
 #pragma unroll
-    for (int r = 0; r < MAX_GROUP; r++) {
-        if (r < R) {
-            float v = valid ? sc[r] * p.scale : -INFINITY;
-            sc[r] = v;
-#pragma unroll
-            for (int m = 16; m >= 1; m >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, m));
-            if (lane == 0) red[warp * MAX_GROUP + r] = v;
-        }
+        for (int m = 16; m >= 1; m >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, m));
+        if (lane == 0) red[warp * MAX_GROUP + r] = v;
     }
     __syncthreads();
     if (tid < R) {
@@ -470,15 +474,13 @@ __device__ __forceinline__ void attention_unit(const decode_params &p, const lay
         mx[tid] = v;
     }
     __syncthreads();
+#pragma unroll 1
+    for (int r = 0; r < R; r++) {
+        float e = valid ? expf(ps[r * THREADS + tid] - mx[r]) : 0.f;
+        ps[r * THREADS + tid] = e;
 #pragma unroll
-    for (int r = 0; r < MAX_GROUP; r++) {
-        if (r < R) {
-            float e = valid ? expf(sc[r] - mx[r]) : 0.f;
-            ps[r * THREADS + tid] = e;
-#pragma unroll
-            for (int m = 16; m >= 1; m >>= 1) e += __shfl_xor_sync(0xffffffffu, e, m);
-            if (lane == 0) red[warp * MAX_GROUP + r] = e;
-        }
+        for (int m = 16; m >= 1; m >>= 1) e += __shfl_xor_sync(0xffffffffu, e, m);
+        if (lane == 0) red[warp * MAX_GROUP + r] = e;
     }
     __syncthreads();
     if (tid < R) {
@@ -487,15 +489,13 @@ __device__ __forceinline__ void attention_unit(const decode_params &p, const lay
         sum[tid] = v;
     }
     if (tr) tr[1] = global_ns();
-    /* p v: thread (group, d pair) over keys group, group + groups, ... */
-    const int pairs = D / 2, groups = THREADS / pairs;
-    const int dp = tid % pairs, grp = tid / pairs;
-    float o[MAX_GROUP][2];
-#pragma unroll
-    for (int r = 0; r < MAX_GROUP; r++) o[r][0] = o[r][1] = 0.f;
-    if (grp < groups) {
+    /* p v: job = (group, head, d pair); a group takes keys group, group + groups, ... */
+    const int rp = R * D / 2, groups = max(1, THREADS / rp);
+    for (int job = tid; job < rp * groups; job += THREADS) {
+        const int pr = job % rp, grp = job / rp, r = pr / (D / 2), dp = pr % (D / 2);
         const uint16_t *vbase = lp.cache_v + (((int64_t)b * G + g) * L + s0) * D + 2 * dp;
-        const int n = s1 - s0;
+        const float *pr_row = ps + r * THREADS;
+        float o0 = 0.f, o1 = 0.f;
         for (int i0 = grp; i0 < n; i0 += 8 * groups) { /* 8 keys' values in flight at once */
             unsigned vv[8];
 #pragma unroll
@@ -506,25 +506,13 @@ __device__ __forceinline__ void attention_unit(const decode_params &p, const lay
 #pragma unroll
             for (int j = 0; j < 8; j++) {
                 int i = i0 + j * groups;
-                if (i >= n) break;
-                float v0 = to_f<T>((uint16_t)(vv[j] & 0xffffu)), v1 = to_f<T>((uint16_t)(vv[j] >> 16));
-#pragma unroll
-                for (int r = 0; r < MAX_GROUP; r++) {
-                    if (r < R) {
-                        float pr = ps[r * THREADS + i];
-                        o[r][0] += pr * v0;
-                        o[r][1] += pr * v1;
-                    }
-                }
+                float pv = i < n ? pr_row[i] : 0.f;
+                o0 += pv * to_f<T>((uint16_t)(vv[j] & 0xffffu));
+                o1 += pv * to_f<T>((uint16_t)(vv[j] >> 16));
             }
         }
-#pragma unroll
-        for (int r = 0; r < MAX_GROUP; r++) {
-            if (r < R) {
-                acc_s[(grp * R + r) * D + 2 * dp] = o[r][0];
-                acc_s[(grp * R + r) * D + 2 * dp + 1] = o[r][1];
-            }
-        }
+        acc_s[(grp * R + r) * D + 2 * dp] = o0;
+        acc_s[(grp * R + r) * D + 2 * dp + 1] = o1;
     }
     __syncthreads();
     if (tr) tr[2] = global_ns();
@@ -648,10 +636,12 @@ template <typename T, int MT> __global__ void __launch_bounds__(THREADS, 1) deco
                         const int j = c0 - hh * D + cc;
                         float angle = __fmul_rn((float)(p.pos[row] + p.advance), p.inv_freq[j]), cf, sf;
                         sincosf(angle, &sf, &cf);
-                        double cs = (double)to_f<T>(round_t<T>(cf)), sn = (double)to_f<T>(round_t<T>(sf));
-                        double x1 = to_f<T>(r0), x2 = to_f<T>(r1);
-                        uint16_t o1 = rx_store_from_double<T>(x1 * cs - x2 * sn).bits;
-                        uint16_t o2 = rx_store_from_double<T>(x2 * cs + x1 * sn).bits;
+                        /* products of two T values are exact in f32, so fmaf rounds x1 cs - x2 sn once,
+                         * as the double expression rounded to f32 does */
+                        float cs = to_f<T>(round_t<T>(cf)), sn = to_f<T>(round_t<T>(sf));
+                        float x1 = to_f<T>(r0), x2 = to_f<T>(r1);
+                        uint16_t o1 = round_t<T>(fmaf(x1, cs, -(x2 * sn)));
+                        uint16_t o2 = round_t<T>(fmaf(x2, cs, x1 * sn));
                         uint16_t *dst = hh < H ? p.q + ((int64_t)row * H + hh) * D
                                                : lp.cache_k + (((int64_t)row * G + hh - H) * L + p.slot) * D;
                         dst[j] = o1;
