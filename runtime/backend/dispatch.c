@@ -50,6 +50,28 @@ rx_status rx_cuda_graph_replay(rx_cuda_graph *graph)
 int64_t rx_cuda_graph_nodes(const rx_cuda_graph *graph) { (void)graph; return 0; }
 void rx_cuda_graph_free(rx_cuda_graph *graph) { (void)graph; }
 int rx_cuda_graph_capturing(rx_device device) { (void)device; return 0; }
+
+rx_status rx_id_ring_new(rx_device device, int64_t rows, rx_id_ring **out)
+{
+    (void)device, (void)rows;
+    *out = NULL;
+    return rx_fail(RX_ERR_UNSUPPORTED, "id ring: this recx was built without CUDA (configure with -DRECX_CUDA=ON)");
+}
+
+rx_status rx_id_ring_push(rx_id_ring *ring, rx_tensor *ids)
+{
+    (void)ring, (void)ids;
+    return rx_fail(RX_ERR_UNSUPPORTED, "id ring: this recx was built without CUDA (configure with -DRECX_CUDA=ON)");
+}
+
+rx_status rx_id_ring_wait(rx_id_ring *ring, int64_t k, int64_t *out)
+{
+    (void)ring, (void)k, (void)out;
+    return rx_fail(RX_ERR_UNSUPPORTED, "id ring: this recx was built without CUDA (configure with -DRECX_CUDA=ON)");
+}
+
+int64_t rx_id_ring_rows(const rx_id_ring *ring) { (void)ring; return 0; }
+void rx_id_ring_free(rx_id_ring *ring) { (void)ring; }
 #endif
 
 int rx_device_capturing(rx_device device) { return device.type == RX_CUDA && rx_cuda_graph_capturing(device); }

@@ -121,6 +121,20 @@ rx_status rx_cuda_graph_replay(rx_cuda_graph *graph);
 int64_t rx_cuda_graph_nodes(const rx_cuda_graph *graph); /* kernels and copies recorded */
 void rx_cuda_graph_free(rx_cuda_graph *graph);           /* NULL is fine */
 int rx_cuda_graph_capturing(rx_device device);
+/* Id rings: token ids handed from the device to the host without a synchronisation (greedy
+ * decoding with the host a few steps behind). rx_id_ring_push queues a kernel that copies ids
+ * ((rows) i64, contiguous, on the ring's device) into the next of 64 records in mapped host
+ * memory; the record index lives on the device, so a push captured into a CUDA graph writes a
+ * new record at every replay. rx_id_ring_wait(k) polls until record k (0-based, counted from the
+ * ring's creation) is written and copies its rows ids; it fails instead of waiting forever when
+ * the device went idle without writing it or a kernel failed, and when record k was overwritten
+ * (read records less than 64 pushes behind). */
+typedef struct rx_id_ring rx_id_ring;
+rx_status rx_id_ring_new(rx_device device, int64_t rows, rx_id_ring **out);
+rx_status rx_id_ring_push(rx_id_ring *ring, rx_tensor *ids);
+rx_status rx_id_ring_wait(rx_id_ring *ring, int64_t k, int64_t *out);
+int64_t rx_id_ring_rows(const rx_id_ring *ring);
+void rx_id_ring_free(rx_id_ring *ring); /* waits for the device's queued work; NULL is fine */
 
 /* ---- tensor lifetime and metadata ---------------------------------------------------------- */
 rx_tensor *rx_tensor_retain(rx_tensor *t); /* returns t with one more reference */

@@ -153,5 +153,6 @@ void rxl_open_mem(lua_State *L)
     rxl_set_funcs(L, cuda_functions);
     rxl_open_cuda_graph(L);
     rxl_open_llama_decoder(L);
+    rxl_open_id_ring(L);
     lua_setfield(L, -2, "cuda");
 }

@@ -91,6 +91,7 @@ void rxl_open_data(lua_State *L);      /* data.c: core.data (fast readers for re
 void rxl_open_cuda_graph(lua_State *L); /* cuda_graph.c: the graph metatable */
 int rxl_cuda_graph(lua_State *L);       /* cuda_graph.c: recx.cuda.graph */
 void rxl_open_llama_decoder(lua_State *L); /* llama_decoder.c: recx.cuda.decoder, into the table on top */
+void rxl_open_id_ring(lua_State *L);       /* id_ring.c: recx.cuda.id_ring, into the table on top */
 
 /* Function lists of the tensor binding files, assembled by rxl_open_tensor: `methods` are
  * reachable as t:NAME(...) and recx.tensor.NAME(t, ...); `functions` only as recx.tensor.NAME. */

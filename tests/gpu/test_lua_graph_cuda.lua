@@ -159,6 +159,88 @@ T.case("greedy on CUDA with and without graphs equals the CPU", function()
   end
 end)
 
+T.case("greedy on the device through graphs equals the host loop over the graph's logits", function()
+  local prompts = {{1, 5, 9, 3, 17, 60}, {1, 7}, {1, 33, 33}}
+  local ids, mask = require("llama_util").left_padded(prompts, 6)
+  local steps = 20
+  recx.no_grad(function()
+    local function host_loop(ban)
+      local s = decode_graph.session(model, 3, 6 + steps + 1)
+      local logits = s.prefill(ids, mask)
+      local out = {}
+      local next_ids = logits:argmax(2):to("i64"):view(3)
+      for j = 1, steps do
+        logits = host(s.step(next_ids))
+        for _, id in ipairs(ban) do logits:select(2, id + 1):fill_(-math.huge) end
+        next_ids = logits:argmax(2):to("i64"):view(3)
+        out[j] = next_ids:tolist()
+      end
+      s.close()
+      return out
+    end
+    local free = host_loop({})
+    local ban = {free[1][1], free[4][2], free[9][3]}
+    local want = host_loop(ban)
+    local s = decode_graph.session(model, 3, 6 + steps + 1)
+    local logits = s.prefill(ids, mask)
+    T.eq(s.path, "graph", "the graph path")
+    local got = {}
+    -- bans from step 3 on: the ban row changes between replays
+    local ran = s.greedy(logits:argmax(2):to("i64"):view(3), steps, function(j) return j >= 3 and ban or {} end,
+      function(j, row) got[j] = row end)
+    T.eq(ran, steps, "steps run")
+    T.eq({got[1], got[2]}, {free[1], free[2]}, "steps 1-2 without bans")
+    local want3 = host_loop(ban)
+    for j = 3, steps do
+      for r = 1, 3 do T.ok(got[j][r] ~= ban[1] and got[j][r] ~= ban[2] and got[j][r] ~= ban[3], "no banned id") end
+    end
+    s.close()
+    -- with the bans from step 1, the device loop equals the host loop exactly
+    local s2 = decode_graph.session(model, 3, 6 + steps + 1)
+    local l2 = s2.prefill(ids, mask)
+    local got2 = {}
+    s2.greedy(l2:argmax(2):to("i64"):view(3), steps, function() return ban end, function(j, row) got2[j] = row end)
+    T.eq(got2, want, "device greedy ids equal the host loop's (bans " .. table.concat(ban, ",") .. ")")
+    T.eq(want3, want, "the host loop is deterministic")
+    -- on_ids returning false stops the loop
+    local calls = 0
+    s2.close()
+    local s3 = decode_graph.session(model, 3, 6 + steps + 1)
+    local l3 = s3.prefill(ids, mask)
+    s3.greedy(l3:argmax(2):to("i64"):view(3), steps, nil, function(j)
+      calls = j
+      return j < 5
+    end)
+    T.eq(calls, 5, "stopped after 5 steps")
+    s3.close()
+  end)
+end)
+
+T.case("generate's device greedy keeps stop ids, min_new_tokens and bans (equal to the CPU)", function()
+  local prompts = {{1, 5, 9, 3, 17, 60}, {1, 7}, {1, 33, 33}}
+  local base = gen.generate(cpu_model, prompts, {max_new_tokens = 24, stop = {}})
+  local stop = {base[1][5], base[2][9]}
+  for _, o in ipairs({{max_new_tokens = 24, stop = stop}, {max_new_tokens = 24, stop = stop, min_new_tokens = 10},
+      {max_new_tokens = 24, stop = {}, banned = {base[3][2]}}}) do
+    T.eq(gen.generate(model, prompts, o), gen.generate(cpu_model, prompts, o),
+      string.format("min_new %s, %d stop ids, %s", tostring(o.min_new_tokens), #o.stop, o.banned and "banned" or "no bans"))
+  end
+end)
+
+T.case("id rings: records in order, errors instead of hangs", function()
+  local ring = recx.cuda.id_ring(3)
+  for k = 1, 5 do ring:push(tensor.from({k, 10 * k, 100 * k}, {dtype = "i64"}):to("cuda")) end
+  for k = 1, 5 do T.eq(ring:wait(k), {k, 10 * k, 100 * k}, "record " .. k) end
+  T.raises("record 5 (0-based) was never written", function() ring:wait(6) end)
+  T.raises("expected a contiguous (3) i64 tensor", function() ring:push(tensor.zeros({3}, {device = "cuda"})) end)
+  T.raises("expected a tensor on cuda:0", function() ring:push(tensor.zeros({3}, {dtype = "i64"})) end)
+  for k = 6, 80 do ring:push(tensor.from({k, k, k}, {dtype = "i64"}):to("cuda")) end
+  T.eq(ring:wait(80), {80, 80, 80}, "record 80")
+  T.raises("record 1 (0-based) was overwritten", function() ring:wait(2) end)
+  ring:release()
+  T.raises("released", function() ring:wait(1) end)
+end)
+
 T.case("bf16 graph steps follow the bf16 Lua steps", function()
   local m16 = llama.load("../fixtures/llama_tiny_gqa", {device = "cuda", dtype = "bf16"})
   local prompts = {{1, 5, 9, 3, 17, 60}, {1, 7}}

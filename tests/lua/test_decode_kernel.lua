@@ -84,4 +84,10 @@ T.case("sessions and generate fall back to the op-by-op steps", function()
   end)
 end)
 
+T.case("id rings need CUDA", function()
+  if recx.cuda.is_available() then return end
+  local ok, err = pcall(recx.cuda.id_ring, 3)
+  T.ok(not ok and tostring(err):lower():find("cuda", 1, true), "an error naming CUDA: " .. tostring(err))
+end)
+
 T.done()

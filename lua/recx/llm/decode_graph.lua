@@ -20,6 +20,10 @@
 -- add_rmsnorm_, one gate/up linear, swiglu_packed, down_proj. Otherwise each op runs unfused. The first step runs eagerly (it loads kernels and fills the
 -- allocator's cache), the second is captured, and every step from then on is a replay.
 -- The logits returned by step() are the graph's output tensor: valid until the next step.
+-- Greedy on the device (s.greedy(first, n, ban_at, on_ids), CUDA): a second graph holds the step,
+-- the banned ids added as -inf, the argmax fed back into ids and pushed to an id ring
+-- (recx.cuda.id_ring) that the host reads a few steps behind, so the host's per-step work (the
+-- Lua loop, reading the ids) overlaps the device's steps.
 -- Kernel path (opts.kernel = true; opt-in, slower than the graphs today): when
 -- recx.llm.decode_kernel takes the model (f16/bf16 plain Linears on CUDA, see that file), every
 -- step after the prefill is one launch of the one-kernel decoder instead of a graph replay, and
@@ -171,15 +175,81 @@ function M.session(model, N, max_len, opts)
   end
   local s = {fused = stacked ~= nil, path = opts.graph == false and "eager" or "graph"}
 
+  -- greedy on the device through graphs: a second graph (step, bans, argmax fed back into ids,
+  -- the ids pushed to a ring the host reads steps behind), its ring and the (1, V) ban row
+  local ggraph, gwarmed, ring, ban_row, ban_key = nil, false, nil, nil, nil
+  local pushed = 0 -- records pushed to the current ring
+  local on_cuda = tostring(dev):find("^cuda") ~= nil
+
   local function drop_graph()
     if graph then graph:release() end
-    graph, graph_logits, warmed = nil, nil, false
+    if ggraph then ggraph:release() end
+    graph, graph_logits, warmed, ggraph, gwarmed = nil, nil, false, nil, false
+  end
+
+  local function greedy_body()
+    recx.no_grad(function()
+      local ids = (run_step() + ban_row):argmax(2) -- (N) i64
+      st.ids:copy_(ids:view(N, 1))
+      ring:push(ids)
+    end)
+  end
+
+  -- The ban row for a list of ids (rewritten on the device only when the list changes).
+  local function set_bans(list)
+    local key = table.concat(list or {}, ",")
+    if key == ban_key then return end
+    local V = model.config.vocab_size
+    local row = {}
+    for j = 1, V do row[j] = 0 end
+    for _, id in ipairs(list or {}) do
+      if math.type(id) ~= "integer" or id < 0 or id >= V then
+        error(string.format("generate: banned id %s out of range [0, %d)", tostring(id), V), 0)
+      end
+      row[id + 1] = -math.huge
+    end
+    ban_row = ban_row or tensor.zeros({1, V}, {device = dev})
+    ban_row:copy_(tensor.from({row}))
+    ban_key = key
+  end
+
+  -- Greedy steps through graphs, the host reading each step's ids while the next ones run:
+  -- feeds first (N) i64, then up to count steps; on_ids(j, ids) as decode_kernel's greedy.
+  local function graph_greedy(first, count, ban_at, on_ids)
+    if n + count > max_len then
+      error(string.format("generate: cache: %d cached + %d new positions exceed max_len %d", n, count, max_len), 0)
+    end
+    ring = ring or recx.cuda.id_ring(N, tostring(dev))
+    st.ids:copy_(first:view(N, 1))
+    local queued, done, ahead = 0, 0, 3
+    local base = pushed
+    while done < count do
+      while queued < count and queued - done < ahead do
+        queued = queued + 1
+        set_bans(ban_at and ban_at(queued))
+        if ggraph then
+          ggraph:replay()
+        elseif not gwarmed then
+          greedy_body()
+          gwarmed = true
+        else
+          ggraph = recx.cuda.graph(greedy_body, tostring(dev))
+          ggraph:replay()
+        end
+        n = n + 1
+      end
+      done = done + 1
+      if on_ids(done, ring:wait(base + done)) == false then break end
+    end
+    pushed = base + queued
+    return queued
   end
 
   -- The kernel decoder for the current rows, or the reason (s.kernel_refusal) it is not used.
   local function start_kernel()
     if kern then kern.close() end
     kern = nil
+    s.greedy = on_cuda and opts.graph ~= false and graph_greedy or nil
     if opts.kernel ~= true or opts.graph == false then return end
     local why
     kern, why = decode_kernel.new(model, cache, st, all_stacked, n, {trace = opts.trace})
@@ -192,7 +262,7 @@ function M.session(model, N, max_len, opts)
       local ran = kern.greedy(first, count, ban_at, on_ids)
       n = n + ran
       return ran
-    end or nil
+    end or s.greedy
   end
 
   function s.prefill(ids, mask)
@@ -265,14 +335,17 @@ function M.session(model, N, max_len, opts)
     st.ids = tensor.zeros({N, 1}, {dtype = "i64", device = dev})
     st.visible = tensor.ones({N, 1}, {dtype = "bool", device = dev})
     drop_graph()
-    if kern then start_kernel() end
+    if ring then ring:release() end
+    ring, pushed = nil, 0
+    start_kernel()
   end
 
   -- Frees the graph and its memory now (also done by the collector).
   function s.close()
     drop_graph()
     if kern then kern.close() end
-    kern = nil
+    if ring then ring:release() end
+    kern, ring = nil, nil
   end
 
   return s
