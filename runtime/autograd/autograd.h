@@ -160,8 +160,6 @@ rx_status rx_ag_end(rx_ag_scratch *sc);
  * (set to NULL) and returns s. */
 rx_status rx_ag_attach(rx_node *n, rx_status s, int n_outputs, rx_tensor **outputs);
 
-/* Version counter of a tensor's storage (bumped by every in-place write). */
-int64_t rx_tensor_version(const rx_tensor *t);
 /* In-place writes on tensors that require grad are errors while grad mode is on. */
 rx_status rx_ag_check_inplace(const char *op, int argn, const rx_tensor *t);
 

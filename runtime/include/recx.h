@@ -149,6 +149,9 @@ int64_t rx_tensor_offset(const rx_tensor *t);          /* in elements, into the 
 rx_dtype rx_tensor_dtype(const rx_tensor *t);
 rx_device rx_tensor_device(const rx_tensor *t);
 int rx_tensor_is_contiguous(const rx_tensor *t);
+/* The storage's write counter: every in-place op, copy into and optimizer step bumps it (a cache
+ * built from a tensor's values can tell that they changed). */
+int64_t rx_tensor_version(const rx_tensor *t);
 int rx_tensor_shares_storage(const rx_tensor *a, const rx_tensor *b);
 void *rx_tensor_data_ptr(const rx_tensor *t); /* first element; CPU memory only, borrowed */
 

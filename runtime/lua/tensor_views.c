@@ -92,6 +92,12 @@ static int view_is_contiguous(lua_State *L)
     return 1;
 }
 
+static int view_version(lua_State *L)
+{
+    lua_pushinteger(L, (lua_Integer)rx_tensor_version(rxl_check_tensor(L, 1)));
+    return 1;
+}
+
 static int view_shares_storage(lua_State *L)
 {
     rx_tensor *a = rxl_check_tensor(L, 1);
@@ -368,6 +374,7 @@ const luaL_Reg rxl_view_methods[] = {
     {"dtype", view_dtype},
     {"device", view_device},
     {"is_contiguous", view_is_contiguous},
+    {"version", view_version},
     {"shares_storage", view_shares_storage},
     {"view", view_view},
     {"reshape", view_reshape},

@@ -227,6 +227,22 @@ T.case("generate's device greedy keeps stop ids, min_new_tokens and bans (equal 
   end
 end)
 
+T.case("generate keeps its session between calls, and drops it when a weight changes", function()
+  local m16 = llama.load("../fixtures/llama_tiny_gqa", {device = "cuda"})
+  local c16 = llama.load("../fixtures/llama_tiny_gqa")
+  local prompts = {{1, 5, 9, 3, 17, 60}, {1, 7}}
+  local o = {max_new_tokens = 12, stop = {}}
+  T.eq(gen.generate(m16, prompts, o), gen.generate(c16, prompts, o), "first call")
+  T.eq(gen.generate(m16, prompts, o), gen.generate(c16, prompts, o), "second call (the kept session)")
+  recx.no_grad(function()
+    m16.model.layers[1].mlp.up_proj.weight:mul_(3)
+    c16.model.layers[1].mlp.up_proj.weight:mul_(3)
+  end)
+  T.eq(gen.generate(m16, prompts, o), gen.generate(c16, prompts, o), "after an in-place weight change")
+  gen.release_sessions(m16)
+  T.eq(gen.generate(m16, {{1, 2}}, o), gen.generate(c16, {{1, 2}}, o), "after release_sessions, another shape")
+end)
+
 T.case("id rings: records in order, errors instead of hangs", function()
   local ring = recx.cuda.id_ring(3)
   for k = 1, 5 do ring:push(tensor.from({k, 10 * k, 100 * k}, {dtype = "i64"}):to("cuda")) end

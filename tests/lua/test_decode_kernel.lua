@@ -84,6 +84,29 @@ T.case("sessions and generate fall back to the op-by-op steps", function()
   end)
 end)
 
+T.case("a second prefill reuses a session: the same logits as a fresh session", function()
+  local left_padded = require("llama_util").left_padded
+  recx.no_grad(function()
+    local function run(s, prompts, T0, steps)
+      local ids, mask = left_padded(prompts, T0)
+      local out = {s.prefill(ids, mask):clone()}
+      local feed = tensor.from({5, 9}, {dtype = "i64"})
+      for j = 1, steps do out[#out + 1] = s.step(feed):clone() end
+      return out
+    end
+    local reused = decode_graph.session(model, 2, 16, {graph = false})
+    run(reused, {{1, 2, 3, 4, 5}, {1, 9}}, 5, 6)
+    local again = run(reused, {{1, 7, 7}, {1, 2, 3, 4, 5, 6, 8}}, 7, 5)
+    local fresh = run(decode_graph.session(model, 2, 16, {graph = false}), {{1, 7, 7}, {1, 2, 3, 4, 5, 6, 8}}, 7, 5)
+    for i = 1, #fresh do
+      T.eq((again[i] - fresh[i]):abs():max():item(), 0.0, "logits " .. i .. " of the reused session")
+    end
+    T.raises("3 prompt rows for a session of 2 rows", function()
+      reused.prefill(tensor.ones({3, 2}, {dtype = "i64"}), tensor.ones({3, 2}, {dtype = "i64"}))
+    end)
+  end)
+end)
+
 T.case("id rings need CUDA", function()
   if recx.cuda.is_available() then return end
   local ok, err = pcall(recx.cuda.id_ring, 3)

@@ -183,4 +183,16 @@ T.case("item and tolist types", function()
   T.eq(tensor.zeros(2, 0):tolist(), {{}, {}})
 end)
 
+T.case("version counts in-place writes to the storage, shared by views", function()
+  local t = recx.tensor.zeros({4})
+  local v0 = t:version()
+  t:add_(1)
+  T.eq(t:version(), v0 + 1, "add_")
+  local view = t:narrow(1, 2, 2)
+  view:copy_(recx.tensor.ones({2}))
+  T.eq(t:version(), v0 + 2, "a write through a view")
+  local _ = t + 1
+  T.eq(t:version(), v0 + 2, "reading does not count")
+end)
+
 T.done()

@@ -265,20 +265,32 @@ function M.session(model, N, max_len, opts)
     end or s.greedy
   end
 
+  -- A second prefill reuses the session: the state is rewritten in place, so the captured graphs
+  -- stay valid (generate keeps sessions between calls of the same shape).
   function s.prefill(ids, mask)
     local T = ids:size(2)
+    if ids:size(1) ~= N then
+      error(string.format("generate: session: %d prompt rows for a session of %d rows", ids:size(1), N), 0)
+    end
+    cache:reset()
     local logits = model:forward(ids, {cache = cache, attention_mask = mask, logits_at = "last"})
     n = T
     local m = mask:to("cpu"):ne(0) -- (N, T) bool
-    st.ids = tensor.zeros({N, 1}, {dtype = "i64", device = dev})
-    st.pos = m:to("i64"):sum(2):view(N, 1):to(dev)
-    st.slot = tensor.from({T}, {dtype = "i64"}):to(dev)
     local kp = tensor.zeros({N, max_len}, {dtype = "bool"})
     kp:narrow(2, 1, T):copy_(m)
-    st.key_padding = kp:to(dev)
-    st.visible = tensor.ones({N, 1}, {dtype = "bool", device = dev})
-    st.inv_freq = tensor.from(model.inv_freq, {dtype = "f32"}):to(dev)
-    drop_graph()
+    local pos = m:to("i64"):sum(2):view(N, 1)
+    if st.ids then
+      st.pos:copy_(pos)
+      st.slot:copy_(tensor.from({T}, {dtype = "i64"}))
+      st.key_padding:copy_(kp)
+    else
+      st.ids = tensor.zeros({N, 1}, {dtype = "i64", device = dev})
+      st.pos = pos:to(dev)
+      st.slot = tensor.from({T}, {dtype = "i64"}):to(dev)
+      st.key_padding = kp:to(dev)
+      st.visible = tensor.ones({N, 1}, {dtype = "bool", device = dev})
+      st.inv_freq = tensor.from(model.inv_freq, {dtype = "f32"}):to(dev)
+    end
     start_kernel()
     return logits
   end

@@ -191,9 +191,35 @@ end
 -- close(). On CUDA the steps replay a captured graph (recx.llm.decode_graph) unless o.cuda_graph
 -- is false; with o.cuda_kernel (opt-in: slower than the graphs today, see docs/benchmarks.md) they
 -- run the one-kernel decoder (recx.llm.decode_kernel) for the models it takes.
-local function session(model, N, max_len, o)
+-- keep: the caller may keep the session for later calls (the one greedy/sampling decode of a
+-- batch): the graph session of a model is then kept between generate calls (returned with true)
+-- and reused while N, the rounded max_len, the path and every parameter (same tensor, same
+-- version) are unchanged, so its graphs are captured once, not at every call.
+local kept = setmetatable({}, {__mode = "k"}) -- model -> {key =, s =, params = {{tensor, version}, ...}}
+
+local function params_unchanged(model, snapshot)
+  local ps = model:parameters()
+  if #ps ~= #snapshot then return false end
+  for i, p in ipairs(ps) do
+    if snapshot[i][1] ~= p or snapshot[i][2] ~= p:version() then return false end
+  end
+  return true
+end
+
+local function session(model, N, max_len, o, keep)
   if o.cuda_graph and model.new_cache and decode_graph.supported(model) then
-    return decode_graph.session(model, N, max_len, {kernel = o.cuda_kernel})
+    if not keep then return decode_graph.session(model, N, max_len, {kernel = o.cuda_kernel}), false end
+    max_len = (max_len + 31) // 32 * 32
+    local key = string.format("%d:%d:%s", N, max_len, tostring(o.cuda_kernel))
+    local k = kept[model]
+    if k and k.key == key and params_unchanged(model, k.params) then return k.s, true end
+    if k then k.s.close() end
+    kept[model] = nil
+    local s = decode_graph.session(model, N, max_len, {kernel = o.cuda_kernel})
+    local snapshot = {}
+    for i, p in ipairs(model:parameters()) do snapshot[i] = {p, p:version()} end
+    kept[model] = {key = key, s = s, params = snapshot}
+    return s, true
   end
   local s = {close = function() end}
   if model.new_cache then
@@ -343,12 +369,13 @@ end
 local function decode(model, o, rows)
   local N = #rows
   local ids, mask, T = left_pad(rows, o.pad)
-  local s = session(model, N, T + o.max_new, o)
   local out = {}
   for r = 1, N do out[r] = {} end
   if o.max_new == 0 then return out end
+  local s, is_kept = session(model, N, T + o.max_new, o, true)
   local ok, err = pcall(decode_steps, s, o, rows, ids, mask, out)
-  s.close()
+  if not ok and is_kept then kept[model] = nil end -- its state is unknown after an error
+  if not (ok and is_kept) then s.close() end
   if not ok then error(err, 0) end
   return out
 end
@@ -394,6 +421,17 @@ function M.generate(model, prompts, opts)
     end
   end
   return out, scores
+end
+
+-- Frees the decoding sessions generate keeps between calls (of model, or of every model): their
+-- KV caches and captured graphs.
+function M.release_sessions(model)
+  for m, k in pairs(kept) do
+    if model == nil or m == model then
+      k.s.close()
+      kept[m] = nil
+    end
+  end
 end
 
 -- greedy(model, prompt, {max_new = 64, stop = list of ids}) -> the prompt followed by the new ids
