@@ -31,13 +31,20 @@
  * wait. Values written during the kernel by another block are read through L2 (ld.global.cg),
  * never a possibly stale L1 line.
  *
- * Rounding follows the unfused ops: projection outputs are rounded to the storage type T, rope
- * uses rope_append_kv's expression (double, one rounding) on cos and sin from sincosf rounded to
- * T (the tables kernel rounds cos(double) to f32, then to T: equal but for rare ties), SwiGLU
- * nn_pointwise.cu's, residual
- * adds round like the elementwise add, rmsnorm is x * (rstd * w) in f32, logits are lm_head's
- * T output widened to f32. Sums run in other orders than cuBLAS and the attention kernel, so
- * results agree with the op-by-op step to rounding, not bit for bit.
+ * Rounding follows the unfused ops: projection outputs are rounded to the storage type T (by the
+ * conversion instructions: round to nearest even), rope rounds x1 cos - x2 sin once (fmaf of
+ * exact products, as rope_append_kv's double expression rounded to f32 does) with cos and sin
+ * from sincosf rounded to T (the tables kernel rounds cos(double) to f32, then to T: equal but for
+ * rare ties), SwiGLU is nn_pointwise.cu's expression, residual adds round like the elementwise
+ * add, rmsnorm is x * (rstd * w) in f32, logits are lm_head's T output widened to f32. Sums run in
+ * other orders than cuBLAS and the attention kernel, so results agree with the op-by-op step to
+ * rounding, not bit for bit.
+ *
+ * Code size matters: every layer walks through the whole kernel again, so loops over heads and
+ * element pairs are not unrolled where the instruction cache would not hold the result (the
+ * attention's 16-way unrolled version cost 3x its time). With a trace buffer, thread 0 of block 0
+ * stamps four times per phase (docs/benchmarks.md has a table). Today the kernel is slower than
+ * the captured 9-kernel graph step at B32 and about even at B1; it is opt-in.
  */
 #include "cuda_device.cuh"
 
