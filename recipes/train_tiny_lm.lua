@@ -288,7 +288,17 @@ print(string.format("%s: loss levels: uniform %.4f, context-blind %.4f, optimal 
   NAME, levels.uniform, levels.context_blind, levels.optimal, cfg.steps, cfg.batch, Tn, cfg.out))
 
 -- ---- training -----------------------------------------------------------------------------------
-local last_ckpt = start > 0 and start or nil -- the step the checkpoint file holds
+local last_ckpt = start > 0 and start or nil -- the step the checkpoint file holds, as far as we know
+
+-- The step the checkpoint file holds. After an interrupt it is read from the file: Ctrl-C raises
+-- at the next Lua instruction, which may come after the file was replaced and before last_ckpt
+-- was updated.
+local function held_step()
+  if not exists(files.checkpoint) then return nil end
+  local ok, ck = pcall(checkpoint.load, files.checkpoint)
+  if ok and math.type(ck.step) == "integer" then return ck.step end
+  return last_ckpt
+end
 
 local function save_checkpoint(step)
   local extra = {recipe = NAME}
@@ -350,6 +360,12 @@ local ok, err = xpcall(function()
     if step % cfg.ckpt_every == 0 or step == cfg.steps then save_checkpoint(step) end
     bar:step(1, fields)
   end
+  -- a run resumed at its last step (a checkpoint of a longer run) still ends with an evaluation
+  local last = history[#history]
+  if not (last and last.kind == "eval" and last.step == cfg.steps) then
+    local eval_loss, accuracy = evaluate()
+    record({kind = "eval", step = cfg.steps, loss = eval_loss, accuracy = accuracy})
+  end
 end, function(e)
   local msg = tostring(e)
   if msg:find(NAME .. ": ", 1, true) == 1 or msg:find("interrupted", 1, true) then return msg end
@@ -358,9 +374,10 @@ end)
 metrics:close()
 if not ok then
   if err:find("interrupted", 1, true) then
-    if last_ckpt then
+    local held = held_step()
+    if held then
       fail("interrupted during step %d; %s holds step %d: rerun with resume=true to continue from there", step,
-        files.checkpoint, last_ckpt)
+        files.checkpoint, held)
     end
     fail("interrupted during step %d, before the first checkpoint (step %d): nothing to resume", step,
       math.min(cfg.ckpt_every, cfg.steps))
