@@ -68,6 +68,32 @@ T.case("epoch loop: best model, plateau, early stop", function()
   end
 end)
 
+T.case("an interrupt around a checkpoint names the epoch the file holds", function()
+  -- Ctrl-C raises at the next Lua instruction: here inside checkpoint.save, before (epoch 2) and
+  -- after (epoch 3) the file was replaced
+  local checkpoint = require "recx.checkpoint"
+  for _, case in ipairs({{when = "before", epoch = 2, holds = 1}, {when = "after", epoch = 3, holds = 3}}) do
+    local m = MF({n_users = 3, n_items = 4, dim = 2, seed = 1})
+    local opt = recx.optim.adamw(m:parameters(), {lr = 0.1, weight_decay = 0})
+    local real, saves = checkpoint.save, 0
+    checkpoint.save = function(path, spec)
+      saves = saves + 1
+      if case.when == "before" and saves == case.epoch then error("interrupted!", 0) end
+      local r = real(path, spec)
+      if case.when == "after" and saves == case.epoch then error("interrupted!", 0) end
+      return r
+    end
+    local ok, err = pcall(train.run, {name = "intr", out_dir = dir .. "/intr_" .. case.when, config = {x = 1},
+      model = m, optimizer = opt, rng = {g = tensor.generator(1)}, epochs = 6, early_stop = 6, steps = 1,
+      train_epoch = function(_, bar) bar:step(1); return 1.0 end,
+      evaluate = function() return {["ndcg@10"] = 0.1, ["hit@10"] = 0} end})
+    checkpoint.save = real
+    T.ok(not ok, case.when .. ": the run stops")
+    T.ok(tostring(err):find(string.format("holds epoch %d: rerun with resume=true", case.holds), 1, true),
+      case.when .. ": names epoch " .. case.holds .. ": " .. tostring(err))
+  end
+end)
+
 T.case("SASRec beats popularity on synthetic data by >= 0.06 HR@10", function()
   local data = synthetic.generate{seed = 1, n_users = 1000, n_items = 250, min_len = 5, max_len = 15}
   synthetic.write(data, dir .. "/syn")

@@ -137,8 +137,14 @@ function M.run(spec)
   log:close()
   if not ok then
     if err:find("interrupted", 1, true) then
-      fail("interrupted during epoch %d; %s holds epoch %d: rerun with resume=true to continue", state.epoch + 1,
-        files.checkpoint, state.epoch)
+      -- the epoch the file holds is read from it: Ctrl-C raises at the next Lua instruction, which
+      -- may fall between the end of an epoch's bookkeeping and the checkpoint's rename
+      local ok_ck, ck = pcall(checkpoint.load, files.checkpoint)
+      if not (ok_ck and math.type(ck.step) == "integer") then
+        fail("interrupted during epoch %d, before the first checkpoint: nothing to resume", state.epoch + 1)
+      end
+      fail("interrupted during epoch %d; %s holds epoch %d: rerun with resume=true to continue", ck.step + 1,
+        files.checkpoint, ck.step)
     end
     error(err, 0)
   end
