@@ -15,6 +15,21 @@ os.remove(out)
 local common = {"ckpt_every=5", "log_every=1", "eval_every=1000", "threads=1", "dim=32", "hidden=64", "heads=2",
   "kv_heads=1", "batch=8", "eval_size=16", "decay_steps=40", "warmup_steps=2", "out=" .. out}
 
+-- Runs fn with checkpoint.save raising "interrupted!" right after its second real save.
+local function interrupt_after_second_save(fn)
+  local real, saves = checkpoint.save, 0
+  checkpoint.save = function(...)
+    local path = real(...)
+    saves = saves + 1
+    if saves == 2 then error("interrupted!", 0) end
+    return path
+  end
+  local ok, a, b = pcall(fn)
+  checkpoint.save = real
+  if not ok then error(a, 0) end
+  return a, b
+end
+
 local function run(extra)
   local args = {}
   for _, a in ipairs(common) do args[#args + 1] = a end
@@ -24,15 +39,7 @@ local function run(extra)
 end
 
 T.case("an interrupt right after a checkpoint names the step the file holds", function()
-  local real, saves = checkpoint.save, 0
-  checkpoint.save = function(...)
-    local path = real(...)
-    saves = saves + 1
-    if saves == 2 then error("interrupted!", 0) end
-    return path
-  end
-  local ok, err = run({"steps=40"})
-  checkpoint.save = real
+  local ok, err = interrupt_after_second_save(function() return run({"steps=40"}) end)
   T.ok(not ok, "the run stops")
   T.ok(tostring(err):find("holds step 10: rerun with resume=true", 1, true), "names step 10: " .. tostring(err))
   T.eq(checkpoint.load(out .. "/ckpt.safetensors").step, 10, "the file holds step 10")
@@ -56,15 +63,8 @@ T.case("resuming continues from the step the file holds, one metrics line per st
 end)
 
 T.case("a run resumed at the checkpoint's own step still ends with an evaluation", function()
-  local real, saves = checkpoint.save, 0
-  checkpoint.save = function(...)
-    local path = real(...)
-    saves = saves + 1
-    if saves == 2 then error("interrupted!", 0) end
-    return path
-  end
-  local ok = run({"steps=40"}) -- a fresh 40-step run (resume=false) stopped after its step-10 checkpoint
-  checkpoint.save = real
+  -- a fresh 40-step run (resume=false) stopped after its step-10 checkpoint
+  local ok = interrupt_after_second_save(function() return run({"steps=40"}) end)
   T.ok(not ok, "stopped")
   local ok2, err = run({"steps=10", "resume=true"})
   T.ok(ok2, "nothing left to train, the run still finishes: " .. tostring(err))
