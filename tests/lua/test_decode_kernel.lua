@@ -107,6 +107,30 @@ T.case("a second prefill reuses a session: the same logits as a fresh session", 
   end)
 end)
 
+T.case("the greedy loop keeps the device `ahead` steps ahead and hands ids over in order", function()
+  local events, queued_max = {}, 0
+  local function queue(j)
+    events[#events + 1] = "q" .. j
+    queued_max = j
+  end
+  local function wait(j)
+    T.ok(queued_max >= j and queued_max <= j + 2, string.format("step %d read with %d queued", j, queued_max))
+    events[#events + 1] = "w" .. j
+    return {10 * j}
+  end
+  local seen = {}
+  local ran = decode_graph.pipelined(6, 3, queue, wait, function(j, ids) seen[#seen + 1] = {j, ids[1]} end)
+  T.eq(ran, 6, "all steps queued")
+  T.eq(table.concat(events, " "), "q1 q2 q3 w1 q4 w2 q5 w3 q6 w4 w5 w6", "queue and wait order")
+  T.eq(seen, {{1, 10}, {2, 20}, {3, 30}, {4, 40}, {5, 50}, {6, 60}}, "ids in order")
+  events, queued_max = {}, 0
+  local calls = 0
+  ran = decode_graph.pipelined(20, 3, queue, wait, function(j) calls = j return j < 4 end)
+  T.eq(calls, 4, "on_ids returning false stops the loop")
+  T.eq(ran, 6, "the steps already queued are counted")
+  T.eq(decode_graph.pipelined(0, 3, queue, wait, function() error("no step") end), 0, "zero steps")
+end)
+
 T.case("id rings need CUDA", function()
   if recx.cuda.is_available() then return end
   local ok, err = pcall(recx.cuda.id_ring, 3)

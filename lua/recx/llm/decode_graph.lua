@@ -17,8 +17,9 @@
 -- q/k/v and gate/up weights into one matrix each (copies made when the session starts), so a
 -- layer is 9 kernels: add_rmsnorm_ (the previous residual add fused with the norm), one q/k/v
 -- linear, rope_append_kv (rope of q and k, k and v written into the cache), attention, o_proj,
--- add_rmsnorm_, one gate/up linear, swiglu_packed, down_proj. Otherwise each op runs unfused. The first step runs eagerly (it loads kernels and fills the
--- allocator's cache), the second is captured, and every step from then on is a replay.
+-- add_rmsnorm_, one gate/up linear, swiglu_packed, down_proj. Otherwise each op runs unfused. The
+-- first step runs eagerly (it loads kernels and fills the allocator's cache), the second is
+-- captured, and every step from then on is a replay.
 -- The logits returned by step() are the graph's output tensor: valid until the next step.
 -- Greedy on the device (s.greedy(first, n, ban_at, on_ids), CUDA): a second graph holds the step,
 -- the banned ids added as -inf, the argmax fed back into ids and pushed to an id ring
@@ -38,6 +39,26 @@ local F = recx.nn.functional
 local tensor = recx.tensor
 
 local M = {}
+
+-- Steps the device runs ahead of the host in greedy decoding.
+local AHEAD = 3
+
+-- Runs count greedy steps with the host up to `ahead` steps behind the device: queue(j) queues
+-- step j, wait(j) returns its ids (a list); on_ids(j, ids) is called for j = 1, 2, ... in order and
+-- stops the loop by returning false (the steps already queued still run). Returns the number of
+-- steps queued.
+function M.pipelined(count, ahead, queue, wait, on_ids)
+  local queued, done = 0, 0
+  while done < count do
+    while queued < count and queued - done < ahead do
+      queued = queued + 1
+      queue(queued)
+    end
+    done = done + 1
+    if on_ids(done, wait(done)) == false then break end
+  end
+  return queued
+end
 
 -- Whether a captured step would replay model correctly on any device: full attention in every
 -- layer and no dropout drawing random numbers.
@@ -213,56 +234,63 @@ function M.session(model, N, max_len, opts)
     ban_key = key
   end
 
-  -- Greedy steps through graphs, the host reading each step's ids while the next ones run:
-  -- feeds first (N) i64, then up to count steps; on_ids(j, ids) as decode_kernel's greedy.
-  local function graph_greedy(first, count, ban_at, on_ids)
-    if n + count > max_len then
-      error(string.format("generate: cache: %d cached + %d new positions exceed max_len %d", n, count, max_len), 0)
+  -- Fails unless k more positions fit in the cache.
+  local function need(k)
+    if n + k > max_len then
+      error(string.format("generate: cache: %d cached + %d new position(s) exceed max_len %d", n, k, max_len), 0)
     end
-    ring = ring or recx.cuda.id_ring(N, tostring(dev))
+  end
+
+  -- One greedy step through graphs: the first eager, the second captured, then replays.
+  local function queue_graph_greedy()
+    if ggraph then
+      ggraph:replay()
+    elseif not gwarmed then
+      greedy_body()
+      gwarmed = true
+    else
+      ggraph = recx.cuda.graph(greedy_body, tostring(dev))
+      ggraph:replay()
+    end
+  end
+
+  -- Greedy steps on the device (the kernel's when it runs, else the graphs'), the host reading
+  -- each step's ids while the next ones run: feeds first (N) i64, then up to count steps; see
+  -- M.pipelined for on_ids. ban_at(j) -> the ids step j may not pick (at most 16), or nil.
+  local function greedy(first, count, ban_at, on_ids)
+    need(count)
     st.ids:copy_(first:view(N, 1))
-    local queued, done, ahead = 0, 0, 3
-    local base = pushed
-    while done < count do
-      while queued < count and queued - done < ahead do
-        queued = queued + 1
-        set_bans(ban_at and ban_at(queued))
-        if ggraph then
-          ggraph:replay()
-        elseif not gwarmed then
-          greedy_body()
-          gwarmed = true
-        else
-          ggraph = recx.cuda.graph(greedy_body, tostring(dev))
-          ggraph:replay()
-        end
+    local queue, wait -- the counts (n, pushed) follow every queued step, even if on_ids raises
+    if kern then
+      local base = kern.steps()
+      queue = function(j)
+        kern.queue_greedy(ban_at and ban_at(j))
         n = n + 1
       end
-      done = done + 1
-      if on_ids(done, ring:wait(base + done)) == false then break end
+      wait = function(j) return kern.wait(base + j) end
+    else
+      ring = ring or recx.cuda.id_ring(N, tostring(dev))
+      local base = pushed
+      queue = function(j)
+        set_bans(ban_at and ban_at(j))
+        queue_graph_greedy()
+        n, pushed = n + 1, pushed + 1
+      end
+      wait = function(j) return ring:wait(base + j) end
     end
-    pushed = base + queued
-    return queued
+    return M.pipelined(count, AHEAD, queue, wait, on_ids)
   end
 
   -- The kernel decoder for the current rows, or the reason (s.kernel_refusal) it is not used.
   local function start_kernel()
     if kern then kern.close() end
     kern = nil
-    s.greedy = on_cuda and opts.graph ~= false and graph_greedy or nil
+    s.greedy = on_cuda and opts.graph ~= false and greedy or nil
     if opts.kernel ~= true or opts.graph == false then return end
     local why
     kern, why = decode_kernel.new(model, cache, st, all_stacked, n, {trace = opts.trace})
     s.trace = kern and kern.trace or nil
     s.path, s.kernel_refusal = kern and "kernel" or "graph", why
-    s.greedy = kern and function(first, count, ban_at, on_ids)
-      if n + count > max_len then
-        error(string.format("generate: cache: %d cached + %d new positions exceed max_len %d", n, count, max_len), 0)
-      end
-      local ran = kern.greedy(first, count, ban_at, on_ids)
-      n = n + ran
-      return ran
-    end or s.greedy
   end
 
   -- A second prefill reuses the session: the state is rewritten in place, so the captured graphs
@@ -296,9 +324,7 @@ function M.session(model, N, max_len, opts)
   end
 
   function s.step(next_ids)
-    if n + 1 > max_len then
-      error(string.format("generate: cache: %d cached + 1 new position exceed max_len %d", n, max_len), 0)
-    end
+    need(1)
     if kern then
       n = n + 1
       return kern.step(next_ids)

@@ -3,8 +3,8 @@
 --
 -- Owns: the decoder spec of a model and a decode_graph session's state (its cache, ids, pos,
 -- key_padding), the logits buffer, and the two ways to step: step(next ids) -> logits (N, V) f32
--- (valid until the next step), and greedy(first, n, ban_at, on_ids): the argmax of each step fed
--- back on the device while the host keeps a few steps queued and reads their ids one step behind.
+-- (valid until the next step), and queue_greedy(ban) / wait(j): greedy steps whose argmax is fed
+-- back on the device, their ids read later (decode_graph's greedy loop keeps a few queued).
 -- The kernel takes f16/bf16 Llama-family models whose projections are plain nn.Linear (LoRA
 -- adapters are merged or absent), without sliding windows and with biases on q/k/v only; for
 -- anything else new() returns nil and the reason, and the caller keeps the op-by-op steps.
@@ -68,23 +68,15 @@ function M.new(model, cache, st, stacked, slot, opts)
     return logits
   end
 
-  -- Greedy steps on the device: feeds first (N) i64, then up to n steps, each fed with the
-  -- previous step's argmax; on_ids(j, ids) gets step j's ids (a Lua list, j = 1..n in order) and
-  -- stops the loop by returning false. ban_at(j) -> a list of at most 16 ids step j must not
-  -- pick (or nil). Returns the number of steps run (queued steps beyond a stop also ran).
-  function k.greedy(first, n, ban_at, on_ids, ahead)
-    ahead = ahead or 3
-    st.ids:copy_(first:view(N, 1))
-    local base, queued, done = dec:steps(), 0, 0
-    while done < n do
-      while queued < n and queued - done < ahead do
-        queued = queued + 1
-        dec:step(nil, {greedy = true, ban = ban_at and ban_at(queued) or nil})
-      end
-      done = done + 1
-      if on_ids(done, dec:wait(base + done)) == false then break end
-    end
-    return queued
+  -- Queues one greedy step: the argmax of each row, ids in the list ban (at most 16, or nil)
+  -- excluded, is fed back as the next step's ids on the device and recorded for k.wait.
+  function k.queue_greedy(ban)
+    dec:step(nil, {greedy = true, ban = ban})
+  end
+
+  -- The ids (a Lua list) of the j-th step since the decoder was made (1-based), once it has run.
+  function k.wait(j)
+    return dec:wait(j)
   end
 
   function k.steps() return dec:steps() end
