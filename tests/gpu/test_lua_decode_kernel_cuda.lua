@@ -13,10 +13,8 @@
 -- (beam search's) must keep rows consistent, and what the kernel cannot run or is misused for
 -- must say so. Exits 77 (skipped) without a CUDA device.
 local recx = require "recx"
-if not recx.cuda.is_available() then
-  print("skipped: no CUDA device")
-  os.exit(77)
-end
+local C = require "cuda_util"
+C.require_device()
 local T = require "harness"
 local llama = require "recx.llm.llama"
 local gen = require "recx.llm.generate"
@@ -25,9 +23,7 @@ local decode_kernel = require "recx.llm.decode_kernel"
 local left_padded = require("llama_util").left_padded
 local tensor = recx.tensor
 
-local function host(t) return t:to({device = "cpu", dtype = "f64"}) end
-local function maxdiff(a, b) return (host(a) - host(b)):abs():max():item() end
-local function maxabs(a) return host(a):abs():max():item() end
+local host, maxdiff, maxabs = C.host, C.maxdiff, C.maxabs
 
 local GQA = {vocab_size = 512, hidden_size = 128, intermediate_size = 256, num_hidden_layers = 3,
   num_attention_heads = 4, num_key_value_heads = 2, rope_theta = 10000.0, rms_norm_eps = 1e-5,

@@ -10,10 +10,8 @@
 -- generate() fixtures (greedy, sampling-free processors, beam search) reproduced with graphs on.
 -- Exits 77 (skipped) without a CUDA device.
 local recx = require "recx"
-if not recx.cuda.is_available() then
-  print("skipped: no CUDA device")
-  os.exit(77)
-end
+local C = require "cuda_util"
+C.require_device()
 local T = require "harness"
 local G = require "generate_util"
 local gen = require "recx.llm.generate"
@@ -21,8 +19,7 @@ local llama = require "recx.llm.llama"
 local decode_graph = require "recx.llm.decode_graph"
 local tensor = recx.tensor
 
-local function host(t) return t:to({device = "cpu", dtype = "f64"}) end
-local function maxdiff(a, b) return (host(a) - host(b)):abs():max():item() end
+local host, maxdiff = C.host, C.maxdiff
 
 T.case("a replay recomputes the captured ops on the inputs' current values", function()
   local a = tensor.randn({300, 70}, {generator = tensor.generator(1)}):to("cuda")

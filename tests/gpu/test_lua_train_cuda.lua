@@ -6,10 +6,8 @@
 -- optimizer and the Lua module layer on the GPU. A bf16 copy on CUDA must also learn (its loss
 -- after 30 steps below 70% of the first). Exits 77 (skipped) without a CUDA device.
 local recx = require "recx"
-if not recx.cuda.is_available() then
-  print("skipped: no CUDA device")
-  os.exit(77)
-end
+local C = require "cuda_util"
+C.require_device()
 local T = require "harness"
 local tensor = recx.tensor
 local TinyLM = require "recx.models.tiny_lm"
