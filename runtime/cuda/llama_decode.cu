@@ -40,9 +40,9 @@
  * other orders than cuBLAS and the attention kernel, so results agree with the op-by-op step to
  * rounding, not bit for bit.
  *
- * Code size matters: every layer walks through the whole kernel again, so loops over heads and
- * element pairs are not unrolled where the instruction cache would not hold the result (the
- * attention's 16-way unrolled version cost 3x its time). With a trace buffer, thread 0 of block 0
+ * Code size seems to matter: every layer walks through the whole kernel again, and the version
+ * whose attention unrolled its loops over up to 16 heads (373 KB of machine code, now 252 KB)
+ * spent 3x as long in the attention, so the attention's loops over heads are not unrolled. With a trace buffer, thread 0 of block 0
  * stamps four times per phase (docs/benchmarks.md has a table). Today the kernel is slower than
  * the captured 9-kernel graph step at B32 and about even at B1; it is opt-in.
  */
